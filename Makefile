@@ -1,0 +1,83 @@
+# filegate: every target installs what it needs first (idempotent), so a fresh machine needs
+# nothing but `make local` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# Node 22 and the CDK CLI come from package.json; put them (and the venv) first on PATH.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONPATH := $(CURDIR):$(CURDIR)/lambdas
+export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
+# The Lambda runtime's Python: the venv is built with it so tests run on the deployed version.
+PYTHON313 ?= $(firstword $(shell command -v python3.13) $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))
+ENV ?= dev
+PYTEST_ARGS ?=
+
+.PHONY: help setup setup-local synth test test-unit test-infra test-e2e lint deploy bootstrap local bench openapi clean
+
+help:
+	@echo "make local            run filegate on 127.0.0.1 (S3, KMS, API, edge, demo page)"
+	@echo "make test             lint, type-check and run every test layer"
+	@echo "make synth            synthesize every environment into cdk.out + docs/compliance.md"
+	@echo "make deploy ENV=dev   cdk deploy --all for one environment"
+	@echo "make bench            benchmarks, figures in benchmarks/results/"
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: install it (pyenv install 3.13) or set PYTHON313=" >&2; exit 1; }
+	@test -x $(PY) && $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || { rm -rf $(VENV); $(PYTHON313) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup-local: setup
+	bash local/install.sh
+
+synth: setup
+	rm -rf cdk.out
+	cdk synth --quiet
+	$(PY) -m stacks.compliance_report cdk.out --output docs/compliance.md
+	@echo "templates, nag reports: cdk.out/   auditor summary: docs/compliance.md"
+
+lint: setup
+	ruff check .
+	mypy
+
+test: setup setup-local lint
+	pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	pytest tests/unit $(PYTEST_ARGS)
+
+test-infra: setup
+	pytest tests/infra $(PYTEST_ARGS)
+
+test-e2e: setup-local
+	pytest tests/e2e $(PYTEST_ARGS)
+
+openapi: setup
+	$(PY) -m filegate.openapi > docs/openapi.json
+
+bootstrap: setup
+	@test -n "$(ACCOUNT)" || { echo "usage: make bootstrap ACCOUNT=123456789012 ENV=$(ENV)" >&2; exit 1; }
+	cdk bootstrap aws://$(ACCOUNT)/us-east-1 aws://$(ACCOUNT)/$$($(PY) -c 'from stacks.config import load_environment as l; print(l("$(ENV)").region)')
+
+deploy: setup
+	cdk deploy --all -c env=$(ENV) --require-approval broadening
+
+local: setup-local
+	$(PY) -m local --env $(ENV)
+
+bench: setup setup-local
+	mkdir -p benchmarks/results
+	$(PY) benchmarks/bench_minting.py
+	$(PY) benchmarks/bench_local.py
+
+clean:
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""filegate's CDK stacks, their constructs and the environment configuration."""

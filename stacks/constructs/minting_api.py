@@ -1,0 +1,218 @@
+"""HTTP API, the two minting Lambdas and their least-privilege roles."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import jsii
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw_v1
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.signing import SlotKey
+from stacks.nag import acknowledge_python_function
+from stacks.lambda_bundling import LAMBDA_ROOT, RUNTIME, LambdaBundle, lambda_code
+
+UPLOAD_HANDLER = "filegate.handlers.uploads.handler"
+DOWNLOAD_HANDLER = "filegate.handlers.downloads.handler"
+USER_ROUTES = {"uploads": ("/uploads",), "downloads": ("/downloads", "/downloads/cookies")}
+BACKEND_ROUTES = {"uploads": ("/backend/uploads",), "downloads": ("/backend/downloads",)}
+
+
+@jsii.implements(apigw.IAccessLogSettings)
+class _AccessLogs:
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._destination = apigw.LogGroupLogDestination(log_group)
+
+    @property
+    def destination(self) -> apigw.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw_v1.AccessLogFormat:
+        # JSON, one object per request; no query string, no authorization header.
+        return apigw_v1.AccessLogFormat.custom(json.dumps({
+            "requestId": "$context.requestId",
+            "ip": "$context.identity.sourceIp",
+            "requestTime": "$context.requestTimeEpoch",
+            "routeKey": "$context.routeKey",
+            "status": "$context.status",
+            "responseLength": "$context.responseLength",
+            "latencyMs": "$context.responseLatency",
+            "integrationError": "$context.integrationErrorMessage",
+            "authorizerError": "$context.authorizer.error",
+            "sub": "$context.authorizer.claims.sub",
+            "iamCaller": "$context.identity.userArn",
+        }))
+
+
+@dataclass(frozen=True)
+class MintingTarget:
+    """What the Lambdas mint against (from the file store stack)."""
+
+    bucket_name: str
+    bucket_arn: str
+    bucket_key_arn: str
+    download_base_url: str
+    slots: tuple[SlotKey, ...]
+
+
+def lambda_environment(scope: Construct, config: EnvironmentConfig, target: MintingTarget) -> dict[str, str]:
+    """The settings ``filegate.settings`` reads; names shared with the Lambda package."""
+    slots = {
+        slot.name: {"public_key_id": slot.public_key_id, "kms_key_id": slot.kms_key_arn, "secret_name": slot.secret_name}
+        for slot in target.slots
+    }
+    urls = config.urls
+    return {
+        "FILEGATE_BUCKET": target.bucket_name,
+        "FILEGATE_BUCKET_KMS_KEY_ARN": target.bucket_key_arn,
+        "FILEGATE_RULES": json.dumps([rule.model_dump(mode="json", exclude_none=True) for rule in config.rules],
+                                     separators=(",", ":")),
+        "FILEGATE_DOWNLOAD_BASE_URL": target.download_base_url,
+        "FILEGATE_SIGNER": config.signing.signer,
+        "FILEGATE_SIGNING_SLOTS": Stack.of(scope).to_json_string(slots),  # ids are deploy-time tokens
+        "FILEGATE_ACTIVE_SLOT": config.signing.active_slot,
+        "FILEGATE_UPLOAD_EXPIRY_SECONDS": str(urls.upload_expiry_seconds),
+        "FILEGATE_UPLOAD_MAX_EXPIRY_SECONDS": str(urls.upload_max_expiry_seconds),
+        "FILEGATE_URL_DEFAULT_SECONDS": str(urls.default_seconds),
+        "FILEGATE_URL_MAX_SECONDS": str(urls.max_seconds),
+        "FILEGATE_ALLOW_IP_RESTRICTION": str(urls.allow_ip_restriction).lower(),
+        "FILEGATE_ALLOW_START_TIME": str(urls.allow_start_time).lower(),
+        "FILEGATE_SIGNATURE_CACHE_SECONDS": str(urls.signature_cache_seconds),
+        "FILEGATE_S3_ADDRESSING_STYLE": "virtual",
+        "POWERTOOLS_SERVICE_NAME": "filegate",
+        "POWERTOOLS_METRICS_NAMESPACE": "filegate",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+class MintingApi(Construct):
+    """``POST /uploads``, ``/downloads``, ``/downloads/cookies`` (JWT) and the ``/backend/`` twins (IAM).
+
+    Two functions, two roles: the upload role may only ``s3:PutObject`` under the prefixes the
+    upload rules allow (presigned POSTs carry its authority); the download role may only sign.
+    Both role names are known in advance because the bucket policy and the signing keys' key
+    policies (in the file store stack) name them.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        target: MintingTarget,
+        authorizer: apigw.IHttpRouteAuthorizer,
+        authorization_scopes: list[str],
+        log_retention: logs.RetentionDays,
+        log_key: kms.IKey,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = config
+        self._log_retention = log_retention
+        self._log_key = log_key
+        self._removal_policy = removal_policy
+        environment = lambda_environment(self, config, target)
+
+        self.upload_role = iam.Role(
+            self, "UploadRole", role_name=config.upload_role_name,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Signs presigned POSTs: may write only under the upload rules' key prefixes",
+            max_session_duration=Duration.hours(1),
+        )
+        self.download_role = iam.Role(
+            self, "DownloadRole", role_name=config.download_role_name,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Signs CloudFront URLs with the signing slot keys; reads nothing",
+            max_session_duration=Duration.hours(1),
+        )
+        self.upload_function = self._function("Upload", UPLOAD_HANDLER, self.upload_role, environment,
+                                              requirements=(LAMBDA_ROOT / "requirements.txt",))
+        download_requirements = [LAMBDA_ROOT / "requirements.txt"]
+        if config.signing.signer == "secret":
+            download_requirements.append(LAMBDA_ROOT / "requirements-secret-signer.txt")
+        self.download_function = self._function("Download", DOWNLOAD_HANDLER, self.download_role, environment,
+                                                requirements=tuple(download_requirements))
+
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention, encryption_key=log_key, removal_policy=removal_policy,
+        )
+        self.http_api = apigw.HttpApi(
+            self, "HttpApi",
+            api_name=f"{config.prefix}-api",
+            description="Mints presigned uploads and signed downloads",
+            create_default_stage=False,
+            cors_preflight=apigw.CorsPreflightOptions(
+                allow_origins=list(config.frontend_origins),
+                allow_methods=[apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
+                allow_headers=["authorization", "content-type"],
+                max_age=Duration.hours(1),
+            ),
+        )
+        self.stage = apigw.HttpStage(
+            self, "DefaultStage",
+            http_api=self.http_api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigw.ThrottleSettings(
+                rate_limit=config.api_throttle.rate_limit, burst_limit=config.api_throttle.burst_limit,
+            ),
+            access_log_settings=_AccessLogs(self.access_logs),
+            detailed_metrics_enabled=True,
+        )
+        functions = {"uploads": self.upload_function, "downloads": self.download_function}
+        backend_authorizer = authorizers.HttpIamAuthorizer()
+        for name, function in functions.items():
+            integration = integrations.HttpLambdaIntegration(f"{name.title()}Integration", function)
+            for path in USER_ROUTES[name]:
+                self.http_api.add_routes(
+                    path=path, methods=[apigw.HttpMethod.POST], integration=integration,
+                    authorizer=authorizer, authorization_scopes=authorization_scopes,
+                )
+            for path in BACKEND_ROUTES[name]:
+                self.http_api.add_routes(
+                    path=path, methods=[apigw.HttpMethod.POST], integration=integration,
+                    authorizer=backend_authorizer,
+                )
+        self.url = self.stage.url
+
+    def _function(
+        self, name: str, handler: str, role: iam.Role, environment: dict[str, str], *,
+        requirements: tuple,
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self, f"{name}Logs", retention=self._log_retention, encryption_key=self._log_key,
+            removal_policy=self._removal_policy,
+        )
+        module = handler.rsplit(".", 1)[0]
+        function = lambda_.Function(
+            self, f"{name}Function",
+            description=f"filegate: {handler}",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=handler,
+            code=lambda_code(LambdaBundle(entry_module=module, requirements=requirements)),
+            role=role,
+            memory_size=512,
+            timeout=Duration.seconds(10),
+            environment=environment,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            reserved_concurrent_executions=self.config.lambda_reserved_concurrency,
+        )
+        log_group.grant_write(role)
+        acknowledge_python_function(function, caller="by API Gateway for each request",
+                                    reserved_concurrency=self.config.lambda_reserved_concurrency is not None)
+        return function

@@ -1,0 +1,70 @@
+"""Alarms on what a client or an operator should hear about: 5xx, throttling, Lambda errors."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_apigatewayv2 as apigw
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+
+class Monitoring(Construct):
+    """An encrypted alarm topic and one alarm per failure mode."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        http_api: apigw.HttpApi,
+        functions: dict[str, lambda_.Function],
+        alarm_email: str | None,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        key = kms.Key(
+            self, "TopicKey", description=f"{name_prefix}: encrypts the alarm topic",
+            enable_key_rotation=True, removal_policy=removal_policy,
+        )
+        # CloudWatch must be able to publish to the encrypted topic.
+        key.add_to_resource_policy(iam.PolicyStatement(
+            sid="AllowCloudWatchAlarmsToPublish",
+            principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+            actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+            resources=["*"],
+        ))
+        self.topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True,
+                               display_name=f"{name_prefix} alarms")
+        if alarm_email:
+            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+        action = actions.SnsAction(self.topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        def alarm(alarm_id: str, metric: cloudwatch.IMetric, description: str, threshold: float = 1) -> None:
+            created = metric.create_alarm(
+                self, alarm_id,
+                alarm_description=description,
+                threshold=threshold,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            created.add_alarm_action(action)
+            self.alarms.append(created)
+
+        alarm("Api5xx", http_api.metric_server_error(period=Duration.minutes(5), statistic="Sum"),
+              "The API answered 5xx: a client must never cause one (KMS or Secrets Manager outage, or a bug)")
+        alarm("Api4xxSurge", http_api.metric_client_error(period=Duration.minutes(5), statistic="Sum"),
+              "Unusually many refusals (4xx): probing or a broken frontend", threshold=500)
+        for name, function in functions.items():
+            alarm(f"{name}Errors", function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                  f"The {name} Lambda raised errors")
+            alarm(f"{name}Throttles", function.metric_throttles(period=Duration.minutes(5), statistic="Sum"),
+                  f"The {name} Lambda was throttled (reserved concurrency or account limit)")

@@ -1,0 +1,181 @@
+"""The private files bucket, its KMS key and the log bucket."""
+
+from __future__ import annotations
+
+from aws_cdk import Annotations, Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+NONCURRENT_VERSION_DAYS = 30
+
+
+class Storage(Construct):
+    """Files bucket (private, KMS, versioned, TLS only) and the log bucket it and CloudFront write to.
+
+    Reads are locked to the distribution by :meth:`restrict_reads_to`, which the stack calls once
+    the distribution exists; writes only by :meth:`restrict_writes_to`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name_prefix: str,
+        bucket_name: str,
+        frontend_origins: tuple[str, ...],
+        log_retention_days: int,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        destroy = removal_policy == RemovalPolicy.DESTROY
+
+        self.log_bucket = s3.Bucket(
+            self,
+            "LogBucket",
+            # CloudFront standard logging writes with ACLs, so this bucket keeps them enabled.
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-logs",
+                    expiration=Duration.days(log_retention_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            removal_policy=removal_policy,
+            auto_delete_objects=destroy,
+        )
+        acknowledge(
+            self.log_bucket,
+            "This is the log bucket itself: S3 server access logs and CloudFront standard logs land "
+            "here; logging it into itself would loop, and into another bucket would only move the question.",
+            "AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled", "HIPAA.Security-S3BucketLoggingEnabled",
+            "PCI.DSS.321-S3BucketLoggingEnabled",
+        )
+        acknowledge(
+            self.log_bucket,
+            "CloudFront standard logging and S3 server access logging can only deliver to a bucket "
+            "encrypted with SSE-S3 (AES-256), not SSE-KMS; the logs are encrypted at rest with SSE-S3.",
+            "NIST.800.53.R5-S3DefaultEncryptionKMS", "HIPAA.Security-S3DefaultEncryptionKMS",
+            "PCI.DSS.321-S3DefaultEncryptionKMS",
+        )
+        acknowledge(
+            self.log_bucket,
+            "Access logs are operational telemetry with a fixed retention; cross-region replication "
+            "of logs is not required by this application's recovery objectives.",
+            "NIST.800.53.R5-S3BucketReplicationEnabled", "HIPAA.Security-S3BucketReplicationEnabled",
+            "PCI.DSS.321-S3BucketReplicationEnabled",
+        )
+        acknowledge(
+            self.log_bucket,
+            "CloudFront standard logging needs object ACLs on its target bucket (BucketOwnerPreferred); "
+            "public access stays fully blocked, so the ACLs can never grant public access.",
+            "Serverless-S3BucketOwnershipControls",
+        )
+
+        self.key = kms.Key(
+            self,
+            "FilesKey",
+            description=f"{name_prefix}: encrypts the private files bucket",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        self.bucket = s3.Bucket(
+            self,
+            "FilesBucket",
+            bucket_name=bucket_name,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="s3-access/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                ),
+                s3.LifecycleRule(
+                    id="expire-noncurrent-versions",
+                    noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS),
+                    expired_object_delete_marker=True,
+                ),
+            ],
+            cors=[
+                # Only what a browser's presigned POST needs, only from the configured frontends.
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.POST],
+                    allowed_origins=list(frontend_origins),
+                    allowed_headers=["content-type"],
+                    exposed_headers=["ETag", "Location"],
+                    max_age=3000,
+                )
+            ],
+            removal_policy=removal_policy,
+            auto_delete_objects=destroy,
+        )
+        acknowledge(
+            self.bucket,
+            "Files are versioned with KMS encryption in one region; cross-region replication is an "
+            "explicit disaster-recovery choice left to the operator (it doubles storage of personal data).",
+            "NIST.800.53.R5-S3BucketReplicationEnabled", "HIPAA.Security-S3BucketReplicationEnabled",
+            "PCI.DSS.321-S3BucketReplicationEnabled",
+        )
+
+        # The OAC origin adds CloudFront's kms:Decrypt to this key's policy for any distribution of
+        # this account (an exact ARN would form a key -> distribution -> bucket -> key cycle).
+        Annotations.of(self).acknowledge_warning(
+            "@aws-cdk/aws-cloudfront-origins:wildcardKeyPolicyForOac",
+            "The bucket policy's explicit Deny refuses object reads whose aws:SourceArn is not this "
+            "distribution, and S3 authorizes before it asks KMS to decrypt, so the account-wide "
+            "distribution wildcard in the key policy opens nothing.",
+        )
+
+    def restrict_reads_to(self, *, distribution_arn: str, exception_role_arns: tuple[str, ...]) -> None:
+        """Explicitly deny object reads to everyone but the distribution (and named roles).
+
+        The Allow for CloudFront comes from the OAC origin. An Allow alone would not stop an
+        administrator's presigned GET, because identity policies in this account grant reads too.
+        """
+        conditions: dict[str, dict[str, object]] = {"StringNotEquals": {"aws:SourceArn": distribution_arn}}
+        if exception_role_arns:
+            conditions["ArnNotEquals"] = {"aws:PrincipalArn": list(exception_role_arns)}
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyObjectReadsExceptThroughTheDistribution",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[self.bucket.arn_for_objects("*")],
+                conditions=conditions,
+            )
+        )
+
+    def restrict_writes_to(self, *, writer_role_arn: str) -> None:
+        """Explicitly deny object writes to every principal but the upload role.
+
+        Browsers write with that role's presigned POSTs, which S3 checks against their policy.
+        """
+        self.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyObjectWritesExceptByTheUploadRole",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[self.bucket.arn_for_objects("*")],
+                conditions={"ArnNotEquals": {"aws:PrincipalArn": writer_role_arn}},
+            )
+        )

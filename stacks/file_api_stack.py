@@ -1,0 +1,98 @@
+"""FileApiStack: the HTTP API, its authorizer, the minting Lambdas and their alarms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.identity import Identity
+from stacks.constructs.minting_api import MintingApi, MintingTarget
+from stacks.constructs.monitoring import Monitoring
+from stacks.file_store_stack import FileStoreStack
+from stacks.nag import acknowledge, acknowledge_inline_policy
+from stacks.settings import files_bucket_arn, files_bucket_arn_as_nag_renders, log_retention, removal_policy
+
+
+class FileApiStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, store: FileStoreStack, **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        retention = log_retention(config)
+        removal = removal_policy(config)
+        self.identity = Identity(self, "Identity", config=config, log_retention=retention,
+                                 log_key=store.log_key, removal_policy=removal)
+        target = MintingTarget(
+            bucket_name=store.storage.bucket.bucket_name,
+            bucket_arn=store.storage.bucket.bucket_arn,
+            bucket_key_arn=store.storage.key.key_arn,
+            download_base_url=store.download_base_url,
+            slots=tuple(store.signing.slots.values()),
+        )
+        self.api = MintingApi(
+            self, "Api",
+            config=config,
+            target=target,
+            authorizer=self.identity.authorizer,
+            authorization_scopes=self.identity.scopes,
+            log_retention=retention,
+            log_key=store.log_key,
+            removal_policy=removal,
+        )
+        self._grant(config, store)
+        self.monitoring = Monitoring(
+            self, "Monitoring",
+            name_prefix=config.prefix,
+            http_api=self.api.http_api,
+            functions={"Upload": self.api.upload_function, "Download": self.api.download_function},
+            alarm_email=config.alarm_email,
+            removal_policy=removal,
+        )
+
+        CfnOutput(self, "ApiUrl", value=self.api.url)
+        CfnOutput(self, "JwtIssuer", value=self.identity.issuer)
+        CfnOutput(self, "DownloadBaseUrl", value=store.download_base_url)
+        if self.identity.user_pool and self.identity.user_pool_client:
+            CfnOutput(self, "UserPoolId", value=self.identity.user_pool.user_pool_id)
+            CfnOutput(self, "UserPoolClientId", value=self.identity.user_pool_client.user_pool_client_id)
+
+    def _grant(self, config: EnvironmentConfig, store: FileStoreStack) -> None:
+        """Every permission the minting Lambdas hold, in one place."""
+        bucket_arn = files_bucket_arn(config)
+        upload_patterns = sorted({rule.key_prefix_pattern for rule in config.rules if "upload" in rule.actions})
+        self.api.upload_role.add_to_policy(iam.PolicyStatement(
+            sid="PutOnlyUnderUploadRulePrefixes",
+            actions=["s3:PutObject"],
+            resources=[f"{bucket_arn}/{pattern}" for pattern in upload_patterns],
+        ))
+        self.api.upload_role.add_to_policy(iam.PolicyStatement(
+            sid="EncryptUploadsWithTheBucketKey",
+            actions=["kms:GenerateDataKey"],
+            resources=[store.storage.key.key_arn],
+            conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
+        ))
+        if config.signing.signer == "kms":
+            self.api.download_role.add_to_policy(iam.PolicyStatement(
+                sid="SignWithTheSlotKeys",
+                actions=["kms:Sign"],
+                resources=[key.key_arn for key in store.signing.keys.values()],
+            ))
+        else:
+            for slot in config.signing.slots:
+                assert slot.secret_name is not None
+                secret = secretsmanager.Secret.from_secret_name_v2(self, f"SlotSecret{slot.name}", slot.secret_name)
+                secret.grant_read(self.api.download_role)
+        for role in (self.api.upload_role, self.api.download_role):
+            policy = role.node.find_child("DefaultPolicy")
+            acknowledge_inline_policy(policy)
+        acknowledge(
+            self.api.upload_role.node.find_child("DefaultPolicy"),
+            "s3:PutObject is limited to the key templates of the upload rules, with each placeholder "
+            "({sub}, {org_id}, {file}) as a wildcard; the presigned POST policy S3 enforces pins the exact key.",
+            *(f"AwsSolutions-IAM5[Resource::{files_bucket_arn_as_nag_renders(config)}/{pattern}]" for pattern in upload_patterns),
+        )
