@@ -99,11 +99,9 @@ def evaluate_app() -> list[Evaluation]:
     evaluations: list[Evaluation] = []
     with tempfile.TemporaryDirectory() as outdir:
         app = App(context=read_context(), outdir=outdir)
-        built = build_app(app)
-        for stacks in built.values():
-            for stack in (stacks.edge, stacks.store, stacks.api):
-                for pack_class in PACK_CLASSES:
-                    _recording(pack_class, evaluations).validate_scope(stack)
+        build_app(app)
+        for pack_class in PACK_CLASSES:
+            _recording(pack_class, evaluations).validate_scope(app)
     return evaluations
 
 
@@ -177,7 +175,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     for pack, counts in sorted(report["summary"].items()):
-        lines.append(f"| {pack} | {counts['rules']} | {counts['compliant']} | {counts['acknowledged']} | {counts['open']} |")
+        lines.append(
+            f"| {pack} | {counts['rules']} | {counts['compliant']} | {counts['acknowledged']} | {counts['open']} |")
     by_pack: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for rule_id, entry in report["rules"].items():
         by_pack[entry["pack"]].append((rule_id, entry))

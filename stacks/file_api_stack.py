@@ -94,5 +94,6 @@ class FileApiStack(Stack):
             self.api.upload_role.node.find_child("DefaultPolicy"),
             "s3:PutObject is limited to the key templates of the upload rules, with each placeholder "
             "({sub}, {org_id}, {file}) as a wildcard; the presigned POST policy S3 enforces pins the exact key.",
-            *(f"AwsSolutions-IAM5[Resource::{files_bucket_arn_as_nag_renders(config)}/{pattern}]" for pattern in upload_patterns),
+            *(f"AwsSolutions-IAM5[Resource::{files_bucket_arn_as_nag_renders(config)}/{pattern}]"
+              for pattern in upload_patterns),
         )

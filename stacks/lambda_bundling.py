@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import ast
 import compileall
-import py_compile
 import hashlib
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -35,6 +35,7 @@ RUNTIME_PYTHON = (3, 13)
 PIP_PLATFORM = "manylinux2014_aarch64"
 RECIPE_VERSION = "3"  # bump when the way bundles are built changes
 LAMBDA_TASK_ROOT = "/var/task"
+PIP_INSTALL_RECORDS = {"INSTALLER", "REQUESTED", "direct_url.json"}
 
 
 class BundlingError(RuntimeError):
@@ -47,7 +48,7 @@ def module_closure(entry_module: str, root: Path = LAMBDA_ROOT) -> list[Path]:
     Imports inside functions count too (a lazily imported signer is still needed at run time
     when configured), so this errs on the side of including.
     """
-    package = entry_module.split(".")[0]
+    package = entry_module.split(".", maxsplit=1)[0]
     seen: set[Path] = set()
     pending = [entry_module]
     while pending:
@@ -154,7 +155,7 @@ def _pip_install(requirements: Path, target: Path) -> None:
         "--implementation", "cp", "--python-version", ".".join(map(str, RUNTIME_PYTHON)),
         "--target", str(target), "--requirement", str(requirements),
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 (fixed argv)
     if result.returncode != 0:
         raise BundlingError(f"pip could not install {requirements.name} for {PIP_PLATFORM}:\n{result.stderr}")
 
@@ -164,7 +165,7 @@ def _strip(staging: Path) -> None:
     for path in sorted(staging.rglob("*"), reverse=True):
         if path.name in {"__pycache__", "bin"} and path.is_dir():
             shutil.rmtree(path)
-        elif path.is_file() and (path.suffix in {".pyc", ".pyo"} or path.name in {"INSTALLER", "REQUESTED", "direct_url.json"}):
+        elif path.is_file() and (path.suffix in {".pyc", ".pyo"} or path.name in PIP_INSTALL_RECORDS):
             path.unlink()
 
 

@@ -19,8 +19,8 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.signing import SlotKey
-from stacks.nag import acknowledge_python_function
 from stacks.lambda_bundling import LAMBDA_ROOT, RUNTIME, LambdaBundle, lambda_code
+from stacks.nag import acknowledge_python_function
 
 UPLOAD_HANDLER = "filegate.handlers.uploads.handler"
 DOWNLOAD_HANDLER = "filegate.handlers.downloads.handler"
@@ -69,7 +69,9 @@ class MintingTarget:
 def lambda_environment(scope: Construct, config: EnvironmentConfig, target: MintingTarget) -> dict[str, str]:
     """The settings ``filegate.settings`` reads; names shared with the Lambda package."""
     slots = {
-        slot.name: {"public_key_id": slot.public_key_id, "kms_key_id": slot.kms_key_arn, "secret_name": slot.secret_name}
+        slot.name: {
+            "public_key_id": slot.public_key_id, "kms_key_id": slot.kms_key_arn, "secret_name": slot.secret_name,
+        }
         for slot in target.slots
     }
     urls = config.urls

@@ -13,6 +13,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from stacks.nag import acknowledge
+
 
 class Monitoring(Construct):
     """An encrypted alarm topic and one alarm per failure mode."""
@@ -43,7 +45,13 @@ class Monitoring(Construct):
         self.topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True,
                                display_name=f"{name_prefix} alarms")
         if alarm_email:
-            self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            subscription = self.topic.add_subscription(subscriptions.EmailSubscription(alarm_email))
+            acknowledge(
+                subscription,
+                "Alarm e-mails are notifications of an alarm whose state CloudWatch keeps (and shows) "
+                "until it clears; an undeliverable e-mail loses no data, so a dead-letter queue adds nothing.",
+                "Serverless-SNSRedrivePolicy",
+            )
         action = actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []
 

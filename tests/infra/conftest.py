@@ -1,0 +1,94 @@
+"""Session fixtures: each app variant is synthesized once per test session, never per test."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App
+from aws_cdk.assertions import Template
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from stacks.app_builder import EnvironmentStacks, build_app, stack_name
+from stacks.config import CONTEXT_KEY, read_context
+
+
+@dataclass
+class Synthesized:
+    outdir: Path
+    environments: dict[str, EnvironmentStacks]
+    raw: dict[str, dict[str, Any]]  # stack name -> template JSON
+
+    def template(self, env: str, kind: str) -> Template:
+        return Template.from_json(self.raw[stack_name(self.environments[env].config, kind)])
+
+    def template_json(self, env: str, kind: str) -> dict[str, Any]:
+        return self.raw[stack_name(self.environments[env].config, kind)]
+
+    @property
+    def validation_report(self) -> dict[str, Any]:
+        return json.loads((self.outdir / "validation-report.json").read_text())
+
+
+def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
+    # What the CDK CLI adds to every synthesis: construct paths and asset paths in the metadata.
+    context = {**context, "aws:cdk:enable-path-metadata": True, "aws:cdk:enable-asset-metadata": True}
+    app = App(context=context, outdir=str(outdir))
+    environments = build_app(app)
+    assembly = app.synth()
+    raw = {stack.stack_name: stack.template for stack in assembly.stacks}
+    return Synthesized(outdir=outdir, environments=environments, raw=raw)
+
+
+@pytest.fixture(scope="session")
+def cdk_context() -> dict[str, Any]:
+    """cdk.json's context (feature flags included), as `cdk synth` sees it."""
+    return read_context()
+
+
+@pytest.fixture(scope="session")
+def app(cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The app exactly as configured in cdk.json: every environment."""
+    return synthesize(copy.deepcopy(cdk_context), tmp_path_factory.mktemp("cdk.out"))
+
+
+def public_key_pem() -> str:
+    """A freshly generated public key; its private half never leaves this function's memory."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
+    ).decode()
+
+
+@pytest.fixture(scope="session")
+def variant(cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The branches cdk.json does not take: custom domain, external issuer, secret signer, two slots."""
+    context = copy.deepcopy(cdk_context)
+    context[CONTEXT_KEY]["environments"] = {
+        "edge": {
+            "account": "123456789012",
+            "region": "eu-west-1",
+            "frontend_origins": ["https://app.example.org"],
+            "domain": {"domain_name": "files.example.org", "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+                       "hosted_zone_name": "example.org"},
+            "jwt": {"issuer": "https://login.example.org", "audience": ["filegate-api"], "scopes": ["files"]},
+            "signing": {
+                "signer": "secret",
+                "slots": [
+                    {"name": "old", "public_key_pem": public_key_pem(), "secret_name": "filegate/edge/old"},
+                    {"name": "new", "public_key_pem": public_key_pem(), "secret_name": "filegate/edge/new"},
+                ],
+                "active_slot": "new",
+            },
+            "read_exception_role_arns": ["arn:aws:iam::123456789012:role/malware-scanner"],
+            "lambda_reserved_concurrency": 20,
+            "alarm_email": "oncall@example.org",
+        }
+    }
+    context["env"] = "edge"
+    return synthesize(context, tmp_path_factory.mktemp("cdk.out-variant"))

@@ -1,0 +1,145 @@
+"""HTTP API, authorizers, minting Lambdas, least-privilege roles and alarms (DESIGN.md decision 5)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_cdk.assertions import Match
+
+from tests.infra.conftest import Synthesized
+
+USER_ROUTES = {"POST /uploads", "POST /downloads", "POST /downloads/cookies"}
+BACKEND_ROUTES = {"POST /backend/uploads", "POST /backend/downloads"}
+
+
+def _resources(synth: Synthesized, env: str, kind: str, type_: str) -> dict[str, Any]:
+    return {k: r for k, r in synth.template_json(env, kind)["Resources"].items() if r["Type"] == type_}
+
+
+def test_routes_user_routes_need_jwt_and_scopes_backend_routes_need_iam(app: Synthesized) -> None:
+    routes = {r["Properties"]["RouteKey"]: r["Properties"] for r in _resources(app, "prod", "FileApi",
+                                                                                "AWS::ApiGatewayV2::Route").values()}
+    assert set(routes) == USER_ROUTES | BACKEND_ROUTES
+    for key in USER_ROUTES:
+        assert routes[key]["AuthorizationType"] == "JWT"
+        assert routes[key]["AuthorizationScopes"] == ["filegate/files"], "ID tokens must not pass"
+    for key in BACKEND_ROUTES:
+        assert routes[key]["AuthorizationType"] == "AWS_IAM"
+
+
+def test_without_an_issuer_a_cognito_pool_with_the_three_groups_backs_the_authorizer(app: Synthesized) -> None:
+    template = app.template("prod", "FileApi")
+    template.resource_count_is("AWS::Cognito::UserPool", 1)
+    groups = {r["Properties"]["GroupName"] for r in _resources(app, "prod", "FileApi",
+                                                                "AWS::Cognito::UserPoolGroup").values()}
+    assert groups == {"careers", "org", "marketing"}
+    template.has_resource_properties("AWS::Cognito::UserPool", {
+        "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": True},
+        "MfaConfiguration": "ON",
+        "Policies": {"PasswordPolicy": Match.object_like({"MinimumLength": 12})},
+        "LambdaConfig": {"PreTokenGenerationConfig": Match.object_like({"LambdaVersion": "V2_0"})},
+    })
+    (authorizer,) = _resources(app, "prod", "FileApi", "AWS::ApiGatewayV2::Authorizer").values()
+    assert authorizer["Properties"]["AuthorizerType"] == "JWT"
+    assert "cognito-idp" in json.dumps(authorizer["Properties"]["JwtConfiguration"]["Issuer"])
+
+
+def test_an_external_issuer_replaces_the_pool(variant: Synthesized) -> None:
+    template = variant.template("edge", "FileApi")
+    template.resource_count_is("AWS::Cognito::UserPool", 0)
+    template.has_resource_properties("AWS::ApiGatewayV2::Authorizer", {
+        "AuthorizerType": "JWT",
+        "JwtConfiguration": {"Issuer": "https://login.example.org", "Audience": ["filegate-api"]},
+    })
+    routes = _resources(variant, "edge", "FileApi", "AWS::ApiGatewayV2::Route").values()
+    assert {tuple(r["Properties"].get("AuthorizationScopes", [])) for r in routes
+            if r["Properties"]["AuthorizationType"] == "JWT"} == {("files",)}
+
+
+def test_stage_throttles_every_route_and_writes_json_access_logs(app: Synthesized) -> None:
+    config = app.environments["prod"].config
+    (stage,) = _resources(app, "prod", "FileApi", "AWS::ApiGatewayV2::Stage").values()
+    settings = stage["Properties"]["DefaultRouteSettings"]
+    assert settings["ThrottlingRateLimit"] == config.api_throttle.rate_limit
+    assert settings["ThrottlingBurstLimit"] == config.api_throttle.burst_limit
+    log_format = json.loads(stage["Properties"]["AccessLogSettings"]["Format"])
+    assert log_format["requestId"] == "$context.requestId"
+    assert not any("querystring" in value.lower() or "authorization" in value.lower() for value in log_format.values())
+
+
+def test_cors_preflight_only_for_configured_origins(app: Synthesized) -> None:
+    config = app.environments["prod"].config
+    (api,) = _resources(app, "prod", "FileApi", "AWS::ApiGatewayV2::Api").values()
+    cors = api["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == list(config.frontend_origins)
+    assert set(cors["AllowMethods"]) == {"POST", "OPTIONS"}
+
+
+def test_minting_lambdas_are_python_313_arm64_traced_with_settings(app: Synthesized) -> None:
+    functions = {r["Properties"]["Handler"]: r["Properties"] for r in _resources(app, "prod", "FileApi",
+                                                                                 "AWS::Lambda::Function").values()}
+    for handler in ("filegate.handlers.uploads.handler", "filegate.handlers.downloads.handler"):
+        function = functions[handler]
+        assert function["Runtime"] == "python3.13"
+        assert function["Architectures"] == ["arm64"]
+        assert function["TracingConfig"] == {"Mode": "Active"}
+        assert function["ReservedConcurrentExecutions"] == 100
+        variables = function["Environment"]["Variables"]
+        assert variables["FILEGATE_SIGNER"] == "kms"
+        assert variables["FILEGATE_ACTIVE_SLOT"] == "k2026a"
+        assert json.loads(variables["FILEGATE_RULES"])[0]["name"] == "cv"
+        assert variables["FILEGATE_DOWNLOAD_BASE_URL"]
+
+
+def _role_statements(synth: Synthesized, env: str, role_name: str) -> list[dict[str, Any]]:
+    roles = {k for k, r in _resources(synth, env, "FileApi", "AWS::IAM::Role").items()
+             if r["Properties"].get("RoleName") == role_name}
+    (role_id,) = roles
+    statements: list[dict[str, Any]] = []
+    for policy in _resources(synth, env, "FileApi", "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def _actions(statement: dict[str, Any]) -> set[str]:
+    action = statement["Action"]
+    return {action} if isinstance(action, str) else set(action)
+
+
+def test_upload_role_may_only_put_under_upload_rule_prefixes(app: Synthesized) -> None:
+    config = app.environments["prod"].config
+    statements = _role_statements(app, "prod", config.upload_role_name)
+    actions = set().union(*(_actions(s) for s in statements))
+    assert actions == {"s3:PutObject", "kms:GenerateDataKey", "logs:CreateLogStream", "logs:PutLogEvents",
+                       "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    (put,) = [s for s in statements if "s3:PutObject" in _actions(s)]
+    resources = json.dumps(put["Resource"])
+    for rule in config.rules:
+        assert (rule.key_prefix_pattern in resources) == ("upload" in rule.actions)
+
+
+def test_download_role_may_only_sign_with_the_slot_keys(app: Synthesized) -> None:
+    config = app.environments["prod"].config
+    statements = _role_statements(app, "prod", config.download_role_name)
+    actions = set().union(*(_actions(s) for s in statements))
+    assert actions == {"kms:Sign", "logs:CreateLogStream", "logs:PutLogEvents",
+                       "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert not any(a.startswith("s3:") for a in actions)
+
+
+def test_alarms_on_5xx_throttles_and_lambda_errors_go_to_an_encrypted_topic(app: Synthesized) -> None:
+    alarms = [r["Properties"] for r in _resources(app, "prod", "FileApi", "AWS::CloudWatch::Alarm").values()]
+    metrics = {(a["Namespace"], a["MetricName"]) for a in alarms}
+    assert ("AWS/ApiGateway", "5xx") in metrics
+    assert ("AWS/Lambda", "Errors") in metrics
+    assert ("AWS/Lambda", "Throttles") in metrics
+    assert all(a["AlarmActions"] for a in alarms)
+    app.template("prod", "FileApi").has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+
+
+def test_outputs_the_frontend_needs(app: Synthesized) -> None:
+    outputs = app.template_json("prod", "FileApi")["Outputs"]
+    for name in ("ApiUrl", "JwtIssuer", "DownloadBaseUrl", "UserPoolId", "UserPoolClientId"):
+        assert any(key.startswith(name) for key in outputs), name

@@ -1,0 +1,84 @@
+"""Environment config: every bad value fails synthesis with a message that names the setting."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+import pytest
+
+from stacks.config import CONTEXT_KEY, ConfigError, environment_from_context, read_context
+
+
+@pytest.fixture(scope="module")
+def context() -> dict[str, Any]:
+    return read_context()[CONTEXT_KEY]
+
+
+def _with(context: dict[str, Any], env: str, **override: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(context)
+    changed["environments"][env].update(override)
+    return changed
+
+
+def test_committed_environments_load(context: dict[str, Any]) -> None:
+    # Given cdk.json / When each environment is loaded / Then defaults and overrides merge
+    dev = environment_from_context(context, "dev")
+    prod = environment_from_context(context, "prod")
+    assert dev.region == prod.region == "ap-southeast-1"
+    assert dev.removal_policy == "destroy" and prod.removal_policy == "retain"
+    assert [rule.name for rule in prod.rules] == ["cv", "certificate", "business-registration", "marketing"]
+    assert prod.signing.active_slot in prod.signing.slot_names
+    assert prod.urls.default_seconds <= prod.urls.max_seconds
+
+
+@pytest.mark.parametrize(("override", "setting"), [
+    ({"region": "mars-north-1x"}, "environments.prod.region"),
+    ({"account": "12345"}, "environments.prod.account"),
+    ({"frontend_origins": ["http://evil.example.com"]}, "environments.prod.frontend_origins"),
+    ({"frontend_origins": ["https://app.example.com/path"]}, "environments.prod.frontend_origins"),
+    ({"frontend_origins": ["*"]}, "environments.prod.frontend_origins"),
+    ({"frontend_origins": []}, "environments.prod.frontend_origins"),
+    ({"price_class": "PriceClass_1"}, "environments.prod.price_class"),
+    ({"waf_rate_limit": 5}, "environments.prod.waf_rate_limit"),
+    ({"log_retention_days": 42}, "environments.prod.log_retention_days"),
+    ({"removal_policy": "snapshot"}, "environments.prod.removal_policy"),
+    ({"urls": {"default_seconds": 7200, "max_seconds": 3600}}, "environments.prod.urls"),
+    ({"urls": {"upload_expiry_seconds": 5}}, "environments.prod.urls.upload_expiry_seconds"),
+    ({"jwt": {"issuer": "http://login.example.com", "audience": ["a"]}}, "environments.prod.jwt.issuer"),
+    ({"jwt": {"issuer": "https://login.example.com", "audience": []}}, "environments.prod.jwt.audience"),
+    ({"signing": {"signer": "kms", "slots": [{"name": "a"}], "active_slot": "b"}}, "environments.prod.signing"),
+    ({"signing": {"signer": "hsm", "slots": [{"name": "a"}], "active_slot": "a"}}, "environments.prod.signing.signer"),
+    ({"signing": {"signer": "kms", "slots": [{"name": "Bad_Slot"}], "active_slot": "Bad_Slot"}},
+     "environments.prod.signing.slots[0].name"),
+    ({"signing": {"signer": "secret", "slots": [{"name": "a"}], "active_slot": "a"}}, "environments.prod.signing"),
+    ({"signing": {"signer": "secret", "slots": [{"name": "a", "secret_name": "s",
+                                                 "public_key_pem": "-----BEGIN PRIVATE KEY-----\nx"}],
+                  "active_slot": "a"}}, "environments.prod.signing.slots[0].public_key_pem"),
+    ({"domain": {"domain_name": "files.other.org", "hosted_zone_id": "Z123", "hosted_zone_name": "example.org"}},
+     "environments.prod.domain"),
+    ({"read_exception_role_arns": ["arn:aws:iam::123:user/x"]}, "environments.prod.read_exception_role_arns"),
+    ({"lambda_reserved_concurrency": 0}, "environments.prod.lambda_reserved_concurrency"),
+    ({"unknown_setting": 1}, "environments.prod.unknown_setting"),
+])
+def test_bad_values_name_the_setting(context: dict[str, Any], override: dict[str, Any], setting: str) -> None:
+    # Given one wrong value / When the environment is loaded / Then the error starts with its path
+    with pytest.raises(ConfigError, match=rf"^{re.escape(setting)}\b"):
+        environment_from_context(_with(context, "prod", **override), "prod")
+
+
+@pytest.mark.parametrize("rules", [
+    "not a list",
+    [{"name": "x"}],
+    [{"name": "svg", "key_template": "public/x/{file}", "groups": ["g"], "actions": ["upload"],
+      "content_types": ["image/svg+xml"], "max_bytes": 10}],
+])
+def test_bad_rules_fail_with_the_rules_path(context: dict[str, Any], rules: Any) -> None:
+    with pytest.raises(ConfigError, match=r"^environments\.prod\.rules"):
+        environment_from_context(_with(context, "prod", rules=rules), "prod")
+
+
+def test_unknown_environment_names_the_choices(context: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"^env: unknown environment 'staging'.*'dev', 'prod'"):
+        environment_from_context(context, "staging")
