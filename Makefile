@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/lambdas
 export JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION := 1
 # The Lambda runtime's Python: the venv is built with it so tests run on the deployed version.
-PYTHON313 ?= $(firstword $(shell command -v python3.13) $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13))
+PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 ENV ?= dev
 PYTEST_ARGS ?=
 
