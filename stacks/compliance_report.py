@@ -39,7 +39,7 @@ from stacks.config import read_context
 PACK_CLASSES: tuple[type[NagPack], ...] = (
     AwsSolutionsChecks, NIST80053R5Checks, HIPAASecurityChecks, PCIDSS321Checks, ServerlessChecks,
 )
-_CONTROLS = re.compile(r"\(Control IDs?: ([^)]*)\)")
+_CONTROLS = re.compile(r"\(Control IDs?: (.*)\)\.?$")  # control ids nest parentheses: AC-4(21)
 _APPLY_RULE = re.compile(
     r"applyRule\(\{\s*(?:ruleSuffixOverride: '(?P<suffix>[^']*)',\s*)?info: (?P<q>['\"])(?P<info>.*?)(?P=q),"
     r".*?rule: (?:\w+\.)?(?P<rule>\w+),", re.S)
