@@ -1,0 +1,1 @@
+"""AWS-facing pieces built once per execution environment: presigner, signers, signature cache."""

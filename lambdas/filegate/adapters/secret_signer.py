@@ -1,0 +1,82 @@
+"""Signs locally with a PEM private key kept in Secrets Manager (for very high request rates).
+
+Imported only when ``FILEGATE_SIGNER=secret``: it is the only module that needs
+``cryptography``. The secret is read through Powertools parameters (cached for
+``max_age`` seconds); the parsed key is kept until the secret's value changes, because loading
+a PEM validates the key (tens of milliseconds for RSA) and must not happen per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_lambda_powertools.utilities import parameters
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from filegate.adapters.signer import SignerUnavailable
+
+SecretReader = Callable[[str], str]
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+
+
+def load_signing_key(pem: str | bytes) -> PrivateKey:
+    """Parse a PEM private key CloudFront can verify: ECDSA P-256 or RSA-2048."""
+    data = pem.encode("ascii") if isinstance(pem, str) else pem
+    key = serialization.load_pem_private_key(data, password=None)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError(f"ECDSA keys must use P-256, not {key.curve.name}")
+        return key
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size != 2048:
+            raise ValueError(f"RSA keys must be 2048 bits, not {key.key_size}")
+        return key
+    raise ValueError(f"unsupported key type {type(key).__name__}: use ECDSA P-256 or RSA-2048")
+
+
+def sign_with(key: PrivateKey, message: bytes) -> bytes:
+    """SHA-256 signature as CloudFront verifies it: DER ECDSA, or RSA PKCS#1 v1.5."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(message, ec.ECDSA(hashes.SHA256()))
+    return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+
+
+def powertools_secret_reader(max_age: int) -> SecretReader:
+    """Read a secret string through Powertools parameters, cached for ``max_age`` seconds."""
+    def read(name: str) -> str:
+        value = parameters.get_secret(name, max_age=max_age)
+        if not isinstance(value, str):  # a binary secret or a transformed value
+            raise TypeError("the signing secret must be a PEM string")
+        return value
+
+    return read
+
+
+class SecretKeySigner:
+    """Signs with a private key read from Secrets Manager (``ECDSA P-256`` or ``RSA-2048``)."""
+
+    hash_algorithm = "SHA256"
+
+    def __init__(self, *, secret_name: str, key_pair_id: str, read_secret: SecretReader) -> None:
+        self._secret_name = secret_name
+        self._read_secret = read_secret
+        self._pem: str | None = None
+        self._key: PrivateKey | None = None
+        self.key_pair_id = key_pair_id
+
+    def _current_key(self) -> PrivateKey:
+        try:
+            pem = self._read_secret(self._secret_name)
+        except Exception as error:  # Powertools wraps every provider failure; all mean "retry later"
+            raise SignerUnavailable(f"reading the signing secret failed: {type(error).__name__}") from error
+        if self._key is None or pem != self._pem:
+            try:
+                self._key = load_signing_key(pem)
+            except (ValueError, TypeError) as error:
+                raise SignerUnavailable(f"the signing secret holds no usable key: {error}") from error
+            self._pem = pem
+        return self._key
+
+    def sign(self, message: bytes) -> bytes:
+        return sign_with(self._current_key(), message)

@@ -1,0 +1,84 @@
+"""Presigned POST plans: the exact fields and conditions S3 must enforce for one upload.
+
+The plan pins the key (boto3 adds the ``key`` and ``bucket`` conditions from its arguments),
+``Content-Type`` equal to the declared, allowed type (never ``starts-with``: that admits SVG),
+a ``content-length-range`` of [1, rule max], the metadata, ``Content-Disposition``,
+``success_action_status`` 201 and, for a KMS-encrypted bucket, the encryption fields.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from filegate.domain.errors import Reason, Refusal
+from filegate.domain.identity import Identity
+from filegate.domain.keys import build_key, content_disposition, metadata_filename, sanitize_filename
+from filegate.domain.rules import Rule
+
+#: Leave this much of the signing credentials' life unused, so that S3 never sees a policy
+#: signed by credentials that expired before the policy did.
+CREDENTIALS_MARGIN_SECONDS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPlan:
+    key: str
+    fields: dict[str, str]
+    conditions: list[Any]
+    max_bytes: int
+    filename: str
+
+
+def normalize_content_type(value: str) -> str:
+    """Compare MIME types case-insensitively; parameters (``; charset=``) are not accepted."""
+    return value.strip().lower()
+
+
+def check_upload(rule: Rule, *, content_type: str, size: int) -> str:
+    """The canonical content type when the rule admits this type and size; else a ``Refusal``."""
+    canonical = normalize_content_type(content_type)
+    if canonical not in rule.content_types:
+        raise Refusal(Reason.CONTENT_TYPE_NOT_ALLOWED,
+                      f"rule {rule.name!r} accepts only: {', '.join(rule.content_types)}")
+    if size > rule.max_bytes:
+        raise Refusal(Reason.SIZE_OVER_MAX, f"rule {rule.name!r} accepts at most {rule.max_bytes} bytes")
+    return canonical
+
+
+def upload_expiry(*, requested: int | None, default: int, maximum: int, now: float,
+                  credentials_expire_at: float | None) -> int:
+    """Seconds the presigned POST lives: the request's wish or the default, capped by the
+    maximum and by the signing credentials' remaining life (less a margin)."""
+    seconds = min(requested if requested is not None else default, maximum)
+    if credentials_expire_at is not None:
+        remaining = math.floor(credentials_expire_at - now) - CREDENTIALS_MARGIN_SECONDS
+        if remaining < 1:
+            raise Refusal(Reason.CREDENTIALS_EXPIRING, "signing credentials are being renewed; retry shortly")
+        seconds = min(seconds, remaining)
+    return max(1, seconds)
+
+
+def plan_upload(rule: Rule, identity: Identity, *, content_type: str, size: int, filename: str | None,
+                file_id: str, kms_key_arn: str | None = None) -> UploadPlan:
+    """Everything a presigned POST for this upload must pin. ``rule`` is already authorised."""
+    canonical = check_upload(rule, content_type=content_type, size=size)
+    key = build_key(rule, identity, file_id=file_id, content_type=canonical)
+    display_name = sanitize_filename(filename, canonical)
+    fields = {
+        "Content-Type": canonical,
+        "Content-Disposition": content_disposition(rule.disposition, display_name),
+        "success_action_status": "201",
+        "x-amz-meta-original-filename": metadata_filename(display_name),
+        "x-amz-meta-uploader": quote(identity.sub, safe="@|+:=-._~"),
+        "x-amz-meta-rule": rule.name,
+    }
+    if kms_key_arn:
+        fields["x-amz-server-side-encryption"] = "aws:kms"
+        fields["x-amz-server-side-encryption-aws-kms-key-id"] = kms_key_arn
+    conditions: list[Any] = [{name: value} for name, value in fields.items()]
+    conditions.append(["content-length-range", 1, rule.max_bytes])
+    return UploadPlan(key=key, fields=fields, conditions=conditions,
+                      max_bytes=rule.max_bytes, filename=display_name)

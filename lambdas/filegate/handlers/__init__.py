@@ -1,0 +1,1 @@
+"""Thin Powertools resolvers around the domain functions."""

@@ -1,0 +1,325 @@
+"""What both minting handlers share: Powertools objects, identities, errors, audit, metrics.
+
+Request flow: ``serve`` normalises the event (so that no body or header a client can send
+reaches Powertools in a shape it would answer with a 5xx), records the request's audit
+context, and resolves. Routes raise ``Refusal`` (domain) or ``SignerUnavailable`` (adapters);
+the exception handlers here turn them into ``{"error": {"code", "message"}}`` responses, and
+write exactly one audit record and one metric per request, mint or refusal.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Literal
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
+from aws_lambda_powertools.metrics import MetricUnit
+
+from filegate.adapters.signer import SignerUnavailable
+from filegate.domain.errors import HTTP_STATUS, ErrorCode, Reason, Refusal
+from filegate.domain.identity import Identity
+from filegate.handlers.models import OnBehalfOf
+
+SERVICE = "filegate"
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
+tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or SERVICE,
+                  service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
+
+AuditAction = Literal["upload", "download", "cookies"]
+Channel = Literal["user", "backend"]
+JSON_HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
+_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+_MAX_AUDIT_TEXT = 256
+_GROUP_CLAIMS = ("cognito:groups", "groups")
+
+
+@dataclass
+class RequestAudit:
+    """Who asked for what; filled in as the request is understood, logged once at the end."""
+
+    action: AuditAction | None
+    channel: Channel
+    route: str
+    source_ip: str | None
+    request_id: str | None
+    principal: str | None = None
+    identity: Identity | None = None
+    rule: str | None = None
+    key: str | None = None
+    expires_at: int | None = None
+    ip_range: str | None = None
+    starts_at: int | None = None
+    written: bool = field(default=False)
+
+
+_current: ContextVar[RequestAudit | None] = ContextVar("filegate_request_audit", default=None)
+
+
+def current_audit() -> RequestAudit:
+    audit = _current.get()
+    if audit is None:  # only when a route is called outside ``serve`` (a programming error)
+        raise RuntimeError("no request in progress")
+    return audit
+
+
+def new_resolver() -> APIGatewayHttpResolver:
+    """A resolver whose every failure is ours to shape (400 for validation, never 422)."""
+    app = APIGatewayHttpResolver(enable_validation=True,
+                                 response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+    app.exception_handler(Refusal)(_on_refusal)
+    app.exception_handler(ValidationException)(_on_invalid_request)
+    app.exception_handler(SignerUnavailable)(_on_unavailable)
+    app.exception_handler(Exception)(_on_unexpected)
+    app.not_found(_on_not_found)
+    return app
+
+
+# --- identities -------------------------------------------------------------------------------
+
+def parse_groups(value: object) -> frozenset[str]:
+    """Groups from a claim: a JSON list, or API Gateway's stringified ``[careers org]`` form."""
+    if isinstance(value, list):
+        return frozenset(item for item in value if isinstance(item, str) and item)
+    if not isinstance(value, str):
+        return frozenset()
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, list):
+            return parse_groups(parsed)
+        text = text.strip("[]")
+    return frozenset(part for part in re.split(r"[\s,]+", text) if part)
+
+
+def _mapping(value: object, *path: str) -> dict[str, Any]:
+    for name in path:
+        if not isinstance(value, dict):
+            return {}
+        value = value.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def jwt_identity(event: dict[str, Any]) -> Identity:
+    """The caller's verified claims, from the HTTP API's JWT authorizer; 401 without them."""
+    claims = _mapping(event, "requestContext", "authorizer", "jwt", "claims")
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not 0 < len(sub) <= 256 or _PRINTABLE.search(sub):
+        raise Refusal(Reason.NO_IDENTITY, "no verified identity: a valid access token is required")
+    groups: frozenset[str] = frozenset()
+    for name in _GROUP_CLAIMS:
+        if name in claims:
+            groups |= parse_groups(claims[name])
+    strings = {name: value for name, value in claims.items()
+               if isinstance(name, str) and isinstance(value, str) and name not in _GROUP_CLAIMS}
+    return Identity(sub=sub, groups=groups, claims=strings)
+
+
+def backend_principal(event: dict[str, Any]) -> str:
+    """The IAM caller of a ``/backend/`` route (API Gateway verified its SigV4 signature)."""
+    iam = _mapping(event, "requestContext", "authorizer", "iam")
+    arn = iam.get("userArn") or iam.get("callerId")
+    if not isinstance(arn, str) or not arn:
+        raise Refusal(Reason.NO_IDENTITY, "backend routes require IAM authorization")
+    return arn
+
+
+def backend_identity(event: dict[str, Any], on_behalf_of: OnBehalfOf) -> Identity:
+    principal = backend_principal(event)
+    claims = {"sub": on_behalf_of.sub}
+    if on_behalf_of.org_id is not None:
+        claims["org_id"] = on_behalf_of.org_id
+    return Identity(sub=on_behalf_of.sub, groups=frozenset(on_behalf_of.groups), claims=claims, principal=principal)
+
+
+def identify(event: dict[str, Any], on_behalf_of: OnBehalfOf | None = None) -> Identity:
+    """The identity the rules are evaluated for, recorded in the request's audit context."""
+    audit = current_audit()
+    identity = backend_identity(event, on_behalf_of) if on_behalf_of is not None else jwt_identity(event)
+    audit.identity = identity
+    return identity
+
+
+# --- responses, audit, metrics ----------------------------------------------------------------
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    cleaned = _PRINTABLE.sub("?", text)
+    return cleaned if len(cleaned) <= _MAX_AUDIT_TEXT else cleaned[:_MAX_AUDIT_TEXT] + "..."
+
+
+def write_audit(status: int, *, reason: Reason | None = None, code: ErrorCode | None = None) -> None:
+    """One structured record per request under a top-level ``audit`` key (fixed field names)."""
+    audit = _current.get()
+    if audit is None or audit.written:
+        return
+    audit.written = True
+    identity = audit.identity
+    record = {
+        "event": "refusal" if reason else "mint",
+        "action": audit.action,
+        "channel": audit.channel,
+        "route": audit.route,
+        "status": status,
+        "code": code.value if code else None,
+        "reason": reason.value if reason else None,
+        "rule": audit.rule,
+        "key": _clean(audit.key),
+        "expires_at": audit.expires_at,
+        "ip_range": audit.ip_range,
+        "starts_at": audit.starts_at,
+        "sub": _clean(identity.sub) if identity else None,
+        "org_id": _clean(identity.org_id) if identity else None,
+        "groups": sorted(_clean(group) or "" for group in identity.groups)[:50] if identity else None,
+        "principal": _clean(identity.principal if identity and identity.principal else audit.principal),
+        "source_ip": audit.source_ip,
+        "request_id": audit.request_id,
+    }
+    if reason is None:
+        metrics.add_dimension(name="action", value=audit.action or "unknown")
+        metrics.add_dimension(name="rule", value=audit.rule or "unknown")
+        metrics.add_metric(name="UrlsMinted", unit=MetricUnit.Count, value=1)
+        logger.info("audit", extra={"audit": record})
+    else:
+        metrics.add_dimension(name="reason", value=reason.value)
+        metrics.add_metric(name="Refusals", unit=MetricUnit.Count, value=1)
+        logger.warning("audit", extra={"audit": record})
+
+
+def error_response(code: ErrorCode, message: str, *, reason: Reason) -> Response[Any]:
+    status = HTTP_STATUS[code]
+    write_audit(status, reason=reason, code=code)
+    headers = dict(JSON_HEADERS)
+    if code is ErrorCode.TEMPORARILY_UNAVAILABLE:
+        headers["Retry-After"] = "1"
+    return Response(status_code=status, headers=headers, body={"error": {"code": code.value, "message": message}})
+
+
+def success(status: int, body: Any, **headers: Any) -> Response[Any]:
+    write_audit(status)
+    return Response(status_code=status, headers={**JSON_HEADERS, **headers}, body=body)
+
+
+def _on_refusal(error: Refusal) -> Response[Any]:
+    return error_response(error.code, error.message, reason=error.reason)
+
+
+def _on_invalid_request(error: ValidationException) -> Response[Any]:
+    details = error.errors()
+    message = "invalid request body"
+    if details and details[0].get("type") == "json_invalid":
+        message = "the body must be a JSON object"
+    elif details:
+        first = details[0]
+        location = ".".join(_clean(str(part))[:64] for part in first.get("loc", ()) if part != "body")  # type: ignore[index]
+        text = str(first.get("msg", "invalid value"))
+        message = f"{location}: {text}" if location else text
+    return error_response(ErrorCode.INVALID_REQUEST, message[:300], reason=Reason.INVALID_BODY)
+
+
+def _on_unavailable(error: SignerUnavailable) -> Response[Any]:
+    audit = _current.get()
+    logger.error("signing dependency failed", extra={"dependency_error": str(error),
+                                                    "request_id": audit.request_id if audit else None})
+    return error_response(ErrorCode.TEMPORARILY_UNAVAILABLE, "signing is temporarily unavailable; retry shortly",
+                          reason=Reason.SIGNER_UNAVAILABLE)
+
+
+def _on_not_found(_error: NotFoundError) -> Response[Any]:
+    return error_response(ErrorCode.NOT_FOUND, "no such route", reason=Reason.ROUTE_NOT_FOUND)
+
+
+def _on_unexpected(_error: Exception) -> Response[Any]:
+    audit = _current.get()
+    logger.exception("unexpected error", extra={"request_id": audit.request_id if audit else None})
+    status = HTTP_STATUS[ErrorCode.INTERNAL_ERROR]
+    write_audit(status, reason=Reason.INTERNAL_ERROR, code=ErrorCode.INTERNAL_ERROR)
+    return Response(status_code=status, headers=dict(JSON_HEADERS),
+                    body={"error": {"code": ErrorCode.INTERNAL_ERROR.value, "message": "internal error"}})
+
+
+# --- the entry point ----------------------------------------------------------------------------
+
+_INVALID_JSON = "\x00 not json"
+
+
+def _normalised_body(event: dict[str, Any]) -> str:
+    """The body as JSON text Powertools can parse, or text it will refuse as invalid JSON.
+
+    Bad base64, non-UTF-8 bytes, integers past Python's digit limit and absurd nesting all
+    raise something other than ``JSONDecodeError`` inside Powertools (a 5xx); here they
+    become a body that fails as plain invalid JSON (a 400).
+    """
+    body = event.get("body")
+    if body is None or body == "":
+        return "null"
+    if not isinstance(body, str):
+        return _INVALID_JSON
+    try:
+        if event.get("isBase64Encoded") is True:
+            body = base64.b64decode(body, validate=True).decode("utf-8")
+        parsed = json.loads(body)
+        return json.dumps(parsed, separators=(",", ":"))
+    except (ValueError, binascii.Error, UnicodeError, RecursionError):
+        return _INVALID_JSON
+
+
+def _route(event: dict[str, Any]) -> tuple[str, AuditAction | None, Channel]:
+    http = _mapping(event, "requestContext", "http")
+    method = http.get("method") if isinstance(http.get("method"), str) else "?"
+    path = event.get("rawPath") if isinstance(event.get("rawPath"), str) else http.get("path")
+    path = path if isinstance(path, str) else "/"
+    channel: Channel = "backend" if path.startswith("/backend/") else "user"
+    action: AuditAction | None = None
+    if path.rstrip("/").endswith("/downloads/cookies"):
+        action = "cookies"
+    elif path.rstrip("/").endswith("/downloads"):
+        action = "download"
+    elif path.rstrip("/").endswith("/uploads"):
+        action = "upload"
+    return f"{method} {_clean(path)}", action, channel
+
+
+def serve(app: APIGatewayHttpResolver, event: Any, context: Any) -> dict[str, Any]:
+    """Normalise the event, set up the audit context, resolve."""
+    if not isinstance(event, dict):
+        event = {}
+    headers = event.get("headers") if isinstance(event.get("headers"), dict) else {}
+    headers = {name: value for name, value in headers.items()
+               if isinstance(name, str) and isinstance(value, str) and name.lower() != "content-type"}
+    headers["content-type"] = "application/json"  # the API speaks JSON whatever the client declared
+    event = {**event, "headers": headers, "body": _normalised_body(event), "isBase64Encoded": False,
+             "queryStringParameters": None, "cookies": None}
+    route, action, channel = _route(event)
+    request_context = _mapping(event, "requestContext")
+    source_ip = _mapping(request_context, "http").get("sourceIp")
+    request_id = request_context.get("requestId")
+    audit = RequestAudit(action=action, channel=channel, route=route,
+                         source_ip=source_ip if isinstance(source_ip, str) else None,
+                         request_id=request_id if isinstance(request_id, str) else None)
+    try:  # best effort, so that refusals before the route runs still say who asked
+        if channel == "backend":
+            audit.principal = backend_principal(event)
+        else:
+            audit.identity = jwt_identity(event)
+    except Refusal:
+        pass
+    token = _current.set(audit)
+    try:
+        return app.resolve(event, context)
+    finally:
+        _current.reset(token)

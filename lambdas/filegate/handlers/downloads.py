@@ -1,0 +1,216 @@
+"""``POST /downloads``, ``POST /downloads/cookies`` (JWT) and ``POST /backend/downloads`` (IAM).
+
+Deployed as ``filegate.handlers.downloads.handler``. CloudFront signed URLs (canned policy,
+or custom when an IP range or start time is asked for) and signed cookies for a prefix the
+caller owns. Its role may only ``kms:Sign`` (or read the signing secret). ``cryptography`` is
+imported only when the secret signer is configured.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import quote
+
+import boto3
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+from botocore.config import Config
+
+from filegate.adapters.kms_signer import KmsSigner
+from filegate.adapters.signature_cache import CachingSigner, SignatureCache
+from filegate.adapters.signer import Signer
+from filegate.domain.cloudfront import (
+    SigningKey,
+    normalize_ip_range,
+    resource_url,
+    rounded_expiry,
+    signed_cookies,
+    signed_url,
+    url_lifetime,
+)
+from filegate.domain.errors import Reason, Refusal
+from filegate.domain.identity import Identity
+from filegate.domain.keys import rule_for_key, rules_for_prefix
+from filegate.domain.rules import Rule
+from filegate.handlers.common import (
+    current_audit,
+    identify,
+    logger,
+    metrics,
+    new_resolver,
+    serve,
+    success,
+    tracer,
+)
+from filegate.handlers.lambda_context import ensure_context
+from filegate.handlers.models import (
+    BackendDownloadRequest,
+    CookiesRequest,
+    CookiesResponse,
+    DownloadRequest,
+    DownloadResponse,
+)
+from filegate.handlers.openapi_docs import error_responses, success_response
+from filegate.settings import Settings
+
+app = new_resolver()
+clock: Callable[[], float] = time.time
+SECRET_CACHE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class DownloadRuntime:
+    settings: Settings
+    rules: tuple[Rule, ...]
+    signer: Signer
+    signing_key: SigningKey
+
+
+def build_signer(settings: Settings) -> Signer:
+    """The active slot's signer, wrapped in the per-environment signature cache when enabled."""
+    slot = settings.slot
+    base: Signer
+    if settings.signer == "kms":
+        assert slot.kms_key_id is not None  # checked by Settings
+        client = boto3.session.Session().client(
+            "kms", region_name=settings.region,
+            config=Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3}))
+        base = KmsSigner(client, key_id=slot.kms_key_id, key_pair_id=slot.public_key_id,
+                         signing_algorithm=slot.kms_signing_algorithm)
+    else:
+        from filegate.adapters.secret_signer import (  # noqa: PLC0415 - lazy: cryptography
+            SecretKeySigner,
+            powertools_secret_reader,
+        )
+
+        assert slot.secret_name is not None  # checked by Settings
+        base = SecretKeySigner(secret_name=slot.secret_name, key_pair_id=slot.public_key_id,
+                               read_secret=powertools_secret_reader(SECRET_CACHE_SECONDS))
+    if settings.signature_cache_seconds > 0:
+        return CachingSigner(base, SignatureCache(settings.signature_cache_seconds))
+    return base
+
+
+@lru_cache(maxsize=1)
+def runtime() -> DownloadRuntime:
+    """Settings and signer: built once per execution environment."""
+    settings = Settings.from_environ()
+    signer = build_signer(settings)
+    return DownloadRuntime(settings=settings, rules=settings.rules, signer=signer,
+                           signing_key=SigningKey(sign=signer.sign, key_pair_id=signer.key_pair_id,
+                                                  hash_algorithm=signer.hash_algorithm))
+
+
+def _cap(settings: Settings, rule_lifetime: int | None) -> int:
+    return min(rule_lifetime, settings.url_max_seconds) if rule_lifetime is not None else settings.url_max_seconds
+
+
+def mint_download(request: DownloadRequest, identity: Identity) -> Response[DownloadResponse]:
+    state = runtime()
+    settings = state.settings
+    audit = current_audit()
+    audit.key = request.key
+    rule = rule_for_key(state.rules, identity, request.key)
+    audit.rule = rule.name
+    ip_range: str | None = None
+    if request.ip is not None:
+        if not settings.allow_ip_restriction:
+            raise Refusal(Reason.IP_RESTRICTION_DISABLED, "IP restrictions are not enabled")
+        try:
+            ip_range = normalize_ip_range(request.ip)
+        except ValueError as error:
+            raise Refusal(Reason.INVALID_IP, "ip must be an IPv4 address or CIDR range") from error
+        audit.ip_range = ip_range
+    if request.starts_at is not None and not settings.allow_start_time:
+        raise Refusal(Reason.START_TIME_DISABLED, "start times are not enabled")
+    audit.starts_at = request.starts_at
+    now = clock()
+    lifetime = url_lifetime(requested=request.expires_in, rule_lifetime=rule.url_lifetime_seconds,
+                            default=settings.url_default_seconds, maximum=settings.url_max_seconds)
+    expires = rounded_expiry(now, lifetime, window=settings.signature_cache_seconds,
+                             maximum=_cap(settings, rule.url_lifetime_seconds))
+    if request.starts_at is not None and request.starts_at >= expires:
+        raise Refusal(Reason.START_AFTER_EXPIRY, "starts_at must be before the URL's expiry")
+    url = signed_url(resource_url(settings.download_base_url, request.key), expires=expires,
+                     key=state.signing_key, starts=request.starts_at, ip_range=ip_range)
+    audit.expires_at = expires
+    return success(200, DownloadResponse(url=url, expires_at=expires))
+
+
+def mint_cookies(request: CookiesRequest, identity: Identity) -> Response[CookiesResponse]:
+    state = runtime()
+    settings = state.settings
+    audit = current_audit()
+    audit.key = request.prefix
+    rules = rules_for_prefix(state.rules, identity, request.prefix)
+    audit.rule = ",".join(rule.name for rule in rules)
+    lifetimes = [rule.url_lifetime_seconds for rule in rules if rule.url_lifetime_seconds is not None]
+    rule_lifetime = min(lifetimes) if lifetimes else None
+    now = clock()
+    lifetime = url_lifetime(requested=request.expires_in, rule_lifetime=rule_lifetime,
+                            default=settings.url_default_seconds, maximum=settings.url_max_seconds)
+    expires = rounded_expiry(now, lifetime, window=settings.signature_cache_seconds,
+                             maximum=_cap(settings, rule_lifetime))
+    pattern = resource_url(settings.download_base_url, request.prefix) + "*"
+    cookies = signed_cookies(pattern, expires=expires, key=state.signing_key)
+    audit.expires_at = expires
+    set_cookies: list[Cookie] = []
+    if settings.cookie_domain:
+        # Session cookies (no Expires/Max-Age), scoped to the prefix, as CloudFront recommends.
+        set_cookies = [Cookie(name=name, value=value, domain=settings.cookie_domain,
+                              path="/" + quote(request.prefix, safe="/-._~"), secure=True, http_only=True,
+                              same_site=SameSite.LAX_MODE) for name, value in cookies.items()]
+    response = success(200, CookiesResponse(cookies=cookies, expires_at=expires))
+    response.cookies = set_cookies
+    return response
+
+
+@app.post(
+    "/downloads", operation_id="createDownload", tags=["downloads"], security=[{"jwt": []}],
+    summary="Mint a CloudFront signed URL for one file",
+    description="Canned policy by default; a custom policy when `ip` or `starts_at` is given.",
+    responses={200: success_response(DownloadResponse, "Signed URL"), **error_responses()},
+)
+def create_download(body: DownloadRequest) -> Response[DownloadResponse]:
+    return mint_download(body, identify(app.current_event.raw_event))
+
+
+@app.post(
+    "/downloads/cookies", operation_id="createDownloadCookies", tags=["downloads"], security=[{"jwt": []}],
+    summary="Mint CloudFront signed cookies for a key prefix the caller owns",
+    responses={200: success_response(CookiesResponse, "Signed cookies"), **error_responses()},
+)
+def create_download_cookies(body: CookiesRequest) -> Response[CookiesResponse]:
+    return mint_cookies(body, identify(app.current_event.raw_event))
+
+
+@app.post(
+    "/backend/downloads", operation_id="createBackendDownload", tags=["backend"], security=[{"iam": []}],
+    summary="Mint a signed URL on behalf of a user (trusted servers, IAM-authorised)",
+    responses={200: success_response(DownloadResponse, "Signed URL"), **error_responses()},
+)
+def create_backend_download(body: BackendDownloadRequest) -> Response[DownloadResponse]:
+    return mint_download(body, identify(app.current_event.raw_event, body.on_behalf_of))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # the response holds a signed URL
+@metrics.log_metrics(capture_cold_start_metric=True)
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return serve(app, event, context)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point."""
+    response: dict[str, Any] = _handle(event, ensure_context(context))
+    return response
+
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # build the signer during the init phase
+    runtime()

@@ -1,0 +1,28 @@
+"""OpenAPI response declarations shared by the routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+
+from filegate.handlers.models import ErrorResponse
+
+_ERRORS = {
+    400: "Invalid request (`invalid_request`)",
+    401: "No verified identity (`unauthenticated`)",
+    403: "No rule allows it (`not_allowed`)",
+    413: "Declared size over the rule's maximum (`payload_too_large`)",
+    415: "Content type not allowed by the rule (`unsupported_media_type`)",
+    503: "Signing dependency unavailable; retry (`temporarily_unavailable`)",
+}
+
+
+def success_response(model: type[Any], description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+def error_responses(*extra: int) -> dict[int, OpenAPIResponse]:
+    codes = sorted({400, 401, 403, 503, *extra})
+    return {code: {"description": _ERRORS[code], "content": {"application/json": {"model": ErrorResponse}}}
+            for code in codes}

@@ -1,0 +1,123 @@
+"""``POST /uploads`` (JWT) and ``POST /backend/uploads`` (IAM): presigned POSTs into the bucket.
+
+Deployed as ``filegate.handlers.uploads.handler``. Its role may only ``s3:PutObject`` under
+the upload rules' prefixes: the presigned POST carries that authority, and the policy pins
+everything S3 must check. This module never imports ``cryptography``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.logging import correlation_paths
+
+from filegate.adapters.s3_presigner import S3Presigner, s3_client
+from filegate.domain.identity import Identity
+from filegate.domain.rules import Rule, authorize
+from filegate.domain.uploads import plan_upload, upload_expiry
+from filegate.handlers.common import (
+    current_audit,
+    identify,
+    logger,
+    metrics,
+    new_resolver,
+    serve,
+    success,
+    tracer,
+)
+from filegate.handlers.lambda_context import ensure_context
+from filegate.handlers.models import BackendUploadRequest, UploadRequest, UploadResponse
+from filegate.handlers.openapi_docs import error_responses, success_response
+from filegate.settings import Settings
+
+app = new_resolver()
+clock: Callable[[], float] = time.time
+
+
+def new_file_id() -> str:
+    return secrets.token_hex(16)
+
+
+@dataclass(frozen=True)
+class UploadRuntime:
+    settings: Settings
+    rules: dict[str, Rule]
+    presigner: S3Presigner
+
+
+@lru_cache(maxsize=1)
+def runtime() -> UploadRuntime:
+    """Settings, session, S3 client: built once per execution environment."""
+    settings = Settings.from_environ()
+    session = boto3.session.Session()
+    client = s3_client(session, region=settings.region, addressing_style=settings.s3_addressing_style)
+    return UploadRuntime(settings=settings, rules=settings.rules_by_name,
+                         presigner=S3Presigner(session, client, settings.bucket))
+
+
+def mint_upload(request: UploadRequest, identity: Identity) -> Response[UploadResponse]:
+    state = runtime()
+    settings = state.settings
+    audit = current_audit()
+    audit.rule = request.rule
+    rule = authorize(state.rules, identity, "upload", request.rule)
+    now = clock()
+    plan = plan_upload(rule, identity, content_type=request.content_type, size=request.size,
+                       filename=request.filename, file_id=new_file_id(),
+                       kms_key_arn=settings.bucket_kms_key_arn)
+    audit.key = plan.key
+    expires_in = upload_expiry(requested=request.expires_in, default=settings.upload_expiry_seconds,
+                               maximum=settings.upload_max_expiry_seconds, now=now,
+                               credentials_expire_at=state.presigner.credentials_expire_at())
+    url, fields = state.presigner.presign_post(key=plan.key, fields=plan.fields, conditions=plan.conditions,
+                                               expires_in=expires_in)
+    expires_at = int(now) + expires_in
+    audit.expires_at = expires_at
+    return success(201, UploadResponse(key=plan.key, url=url, fields=fields, expires_at=expires_at,
+                                       max_bytes=plan.max_bytes))
+
+
+@app.post(
+    "/uploads", operation_id="createUpload", tags=["uploads"], status_code=201, security=[{"jwt": []}],
+    summary="Mint a presigned POST for one upload",
+    description="The key is built from the rule's template and the caller's verified claims; the browser then "
+                "POSTs `fields` and the file to `url`.",
+    responses={201: success_response(UploadResponse, "Presigned POST"), **error_responses(413, 415)},
+)
+def create_upload(body: UploadRequest) -> Response[UploadResponse]:
+    return mint_upload(body, identify(app.current_event.raw_event))
+
+
+@app.post(
+    "/backend/uploads", operation_id="createBackendUpload", tags=["backend"], status_code=201,
+    security=[{"iam": []}],
+    summary="Mint a presigned POST on behalf of a user (trusted servers, IAM-authorised)",
+    responses={201: success_response(UploadResponse, "Presigned POST"), **error_responses(413, 415)},
+)
+def create_backend_upload(body: BackendUploadRequest) -> Response[UploadResponse]:
+    return mint_upload(body, identify(app.current_event.raw_event, body.on_behalf_of))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)  # the response holds a presigned policy
+@metrics.log_metrics(capture_cold_start_metric=True)
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return serve(app, event, context)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point."""
+    response: dict[str, Any] = _handle(event, ensure_context(context))
+    return response
+
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # build clients during the init phase, not the first request
+    runtime()

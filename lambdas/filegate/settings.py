@@ -1,0 +1,156 @@
+"""Environment variables, read once into one validated model.
+
+The CDK stack (``stacks/constructs/minting_api.py``) and the local mode set exactly these
+names. A wrong value fails the Lambda's start with a ``SettingsError`` naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from filegate.domain.rules import Rule, RuleConfigError, parse_rules, rules_by_name
+
+_BASE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
+_PUBLIC_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+#: Environment variable for each setting (``rules`` and friends are JSON).
+ENVIRONMENT: Mapping[str, str] = {
+    "bucket": "FILEGATE_BUCKET",
+    "bucket_kms_key_arn": "FILEGATE_BUCKET_KMS_KEY_ARN",
+    "rules": "FILEGATE_RULES",
+    "download_base_url": "FILEGATE_DOWNLOAD_BASE_URL",
+    "signer": "FILEGATE_SIGNER",
+    "signing_slots": "FILEGATE_SIGNING_SLOTS",
+    "active_slot": "FILEGATE_ACTIVE_SLOT",
+    "upload_expiry_seconds": "FILEGATE_UPLOAD_EXPIRY_SECONDS",
+    "upload_max_expiry_seconds": "FILEGATE_UPLOAD_MAX_EXPIRY_SECONDS",
+    "url_default_seconds": "FILEGATE_URL_DEFAULT_SECONDS",
+    "url_max_seconds": "FILEGATE_URL_MAX_SECONDS",
+    "allow_ip_restriction": "FILEGATE_ALLOW_IP_RESTRICTION",
+    "allow_start_time": "FILEGATE_ALLOW_START_TIME",
+    "signature_cache_seconds": "FILEGATE_SIGNATURE_CACHE_SECONDS",
+    "s3_addressing_style": "FILEGATE_S3_ADDRESSING_STYLE",
+    "cookie_domain": "FILEGATE_COOKIE_DOMAIN",
+}
+_JSON_SETTINGS = frozenset({"rules", "signing_slots"})
+_SEVEN_DAYS = 7 * 24 * 3600
+
+
+class SettingsError(ValueError):
+    """A setting is missing or wrong; the message starts with the environment variable's name."""
+
+
+class SigningSlot(BaseModel):
+    """One signing key slot: the CloudFront public key id and where its private half lives."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    public_key_id: str
+    kms_key_id: str | None = None
+    secret_name: str | None = None
+    #: ``ECDSA_SHA_256`` for ``ECC_NIST_P256`` keys, ``RSASSA_PKCS1_V1_5_SHA_256`` for ``RSA_2048``.
+    kms_signing_algorithm: Literal["ECDSA_SHA_256", "RSASSA_PKCS1_V1_5_SHA_256"] = "ECDSA_SHA_256"
+
+    @field_validator("public_key_id")
+    @classmethod
+    def _key_id(cls, value: str) -> str:
+        if not _PUBLIC_KEY_ID.match(value):
+            raise ValueError(f"{value!r} is not a CloudFront public key id")
+        return value
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: Annotated[str, Field(min_length=3, max_length=63)]
+    bucket_kms_key_arn: str | None = None
+    rules: tuple[Rule, ...]
+    download_base_url: str
+    signer: Literal["kms", "secret"] = "kms"
+    signing_slots: dict[str, SigningSlot]
+    active_slot: str
+    upload_expiry_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 300
+    upload_max_expiry_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 900
+    url_default_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 300
+    url_max_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 3600
+    allow_ip_restriction: bool = True
+    allow_start_time: bool = True
+    signature_cache_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    s3_addressing_style: Literal["virtual", "path"] = "virtual"
+    cookie_domain: str | None = None
+    region: str | None = None
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules(cls, value: object) -> tuple[Rule, ...]:
+        return parse_rules(value, setting=ENVIRONMENT["rules"])
+
+    @field_validator("download_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not _BASE_URL.match(value):
+            raise ValueError(f"{value!r} must be scheme://host[:port] with no path and no trailing slash")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        slot = self.signing_slots.get(self.active_slot)
+        if slot is None:
+            raise ValueError(f"active_slot: {self.active_slot!r} is not one of {sorted(self.signing_slots)}")
+        if self.signer == "kms" and not slot.kms_key_id:
+            raise ValueError(f"signing_slots: slot {self.active_slot!r} has no kms_key_id for the kms signer")
+        if self.signer == "secret" and not slot.secret_name:
+            raise ValueError(f"signing_slots: slot {self.active_slot!r} has no secret_name for the secret signer")
+        if self.upload_expiry_seconds > self.upload_max_expiry_seconds:
+            raise ValueError("upload_expiry_seconds: must not exceed upload_max_expiry_seconds")
+        if self.url_default_seconds > self.url_max_seconds:
+            raise ValueError("url_default_seconds: must not exceed url_max_seconds")
+        return self
+
+    @property
+    def slot(self) -> SigningSlot:
+        return self.signing_slots[self.active_slot]
+
+    @property
+    def rules_by_name(self) -> dict[str, Rule]:
+        return rules_by_name(self.rules)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for setting, variable in ENVIRONMENT.items():
+            value = env.get(variable)
+            if value is None or value.strip() == "":
+                continue  # unset (or empty, as CloudFormation writes an absent optional): default
+            if setting in _JSON_SETTINGS:
+                try:
+                    raw[setting] = json.loads(value)
+                except json.JSONDecodeError as error:
+                    raise SettingsError(f"{variable}: not valid JSON ({error.msg})") from error
+            else:
+                raw[setting] = value.strip()
+        raw["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+        try:
+            return cls.model_validate(raw)
+        except RuleConfigError as error:
+            raise SettingsError(str(error)) from error
+        except ValidationError as error:
+            first = error.errors()[0]
+            cause = first.get("ctx", {}).get("error")
+            if isinstance(cause, RuleConfigError):
+                raise SettingsError(str(cause)) from error
+            message = str(first["msg"]).removeprefix("Value error, ")
+            loc = [str(part) for part in first["loc"]]
+            if not loc and ":" in message:  # model-level check: "setting: message"
+                setting, message = message.split(":", 1)
+                loc, message = [setting], message.strip()
+            variable = ENVIRONMENT.get(loc[0], loc[0]) if loc else "settings"
+            suffix = "".join(f"[{part}]" for part in loc[1:])
+            raise SettingsError(f"{variable}{suffix}: {message}") from error

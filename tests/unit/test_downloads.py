@@ -1,0 +1,282 @@
+"""POST /downloads, /downloads/cookies and /backend/downloads through the real handler, in moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+from cloudfront_verifier import verify_cookies, verify_url
+from conftest import (
+    BACKEND_ARN,
+    BASE_URL,
+    PUBLIC_KEY_ID,
+    REGION,
+    Minting,
+    api_event,
+    body,
+    careers,
+    create_kms_key,
+    filegate_env,
+)
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+FILE_ID = "0123456789abcdef0123456789abcdef"
+ALICE_CV = f"private/users/alice/cv/{FILE_ID}.pdf"
+NOW = 1_800_000_000.0
+
+
+def _kms_public_key(key_id: str) -> bytes:
+    return boto3.client("kms", region_name=REGION).get_public_key(KeyId=key_id)["PublicKey"]
+
+
+def _secret_key(kind: str) -> tuple[str, bytes]:
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    key = ec.generate_private_key(ec.SECP256R1()) if kind == "ecdsa" else rsa.generate_private_key(65537, 2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return pem, der
+
+
+SIGNERS = ["kms-ecdsa", "kms-rsa", "secret-ecdsa", "secret-rsa"]
+
+
+def configure_signer(configure: Any, variant: str, **overrides: str) -> tuple[Minting, bytes]:
+    """filegate with the given signer; returns the public key (DER) CloudFront would hold."""
+    if variant.startswith("kms"):
+        spec = "ECC_NIST_P256" if variant == "kms-ecdsa" else "RSA_2048"
+        key_id = create_kms_key(spec)
+        env = filegate_env(kms_key_id=key_id, **overrides)
+        if variant == "kms-rsa":
+            slots = json.loads(env["FILEGATE_SIGNING_SLOTS"])
+            slots["k2026a"]["kms_signing_algorithm"] = "RSASSA_PKCS1_V1_5_SHA_256"
+            env["FILEGATE_SIGNING_SLOTS"] = json.dumps(slots)
+        return configure(**env), _kms_public_key(key_id)
+    pem, der = _secret_key(variant.removeprefix("secret-"))
+    boto3.client("secretsmanager", region_name=REGION).create_secret(Name="filegate/edge/k2026a", SecretString=pem)
+    return configure(**filegate_env(secret_name="filegate/edge/k2026a", signer="secret", **overrides)), der
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> float:
+    from filegate.handlers import downloads
+    monkeypatch.setattr(downloads, "clock", lambda: NOW)
+    return NOW
+
+
+@pytest.mark.parametrize("variant", SIGNERS)
+def test_signed_url_verifies_with_the_public_key(configure: Any, frozen_clock: float, variant: str) -> None:
+    # Given filegate with this signer and Alice's CV key
+    minting, public_key = configure_signer(configure, variant)
+    # When Alice asks for a download URL
+    response = minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
+    # Then it is a canned-policy URL for exactly that file, signed over exactly the policy CloudFront checks
+    assert response["statusCode"] == 200, response["body"]
+    result = body(response)
+    verified = verify_url(result["url"], public_key)
+    assert verified.canned
+    assert result["url"].startswith(f"{BASE_URL}/{ALICE_CV}?Expires=")
+    assert verified.params["Key-Pair-Id"] == PUBLIC_KEY_ID
+    assert verified.policy == {"Statement": [{"Resource": f"{BASE_URL}/{ALICE_CV}",
+                                              "Condition": {"DateLessThan": {"AWS:EpochTime": result["expires_at"]}}}]}
+    assert verified.policy_bytes == json.dumps(verified.policy, separators=(",", ":")).encode()  # no white space
+
+
+@pytest.mark.parametrize("variant", SIGNERS)
+@pytest.mark.parametrize(("extra", "conditions"), [
+    ({"ip": "203.0.113.9"}, {"DateLessThan", "IpAddress"}),
+    ({"starts_at": int(NOW) + 10}, {"DateLessThan", "DateGreaterThan"}),
+    ({"ip": "203.0.113.0/24", "starts_at": int(NOW)}, {"DateLessThan", "DateGreaterThan", "IpAddress"}),
+])
+def test_custom_policy_exactly_when_asked(configure: Any, frozen_clock: float, variant: str, extra: dict[str, Any],
+                                          conditions: set[str]) -> None:
+    minting, public_key = configure_signer(configure, variant)
+    response = minting.download(api_event("/downloads", {"key": ALICE_CV, **extra}, claims=careers("alice")))
+    assert response["statusCode"] == 200, response["body"]
+    verified = verify_url(body(response)["url"], public_key)
+    statement = verified.policy["Statement"][0]
+    assert not verified.canned and set(statement["Condition"]) == conditions
+    assert statement["Resource"] == f"{BASE_URL}/{ALICE_CV}"
+    assert statement["Condition"]["DateLessThan"]["AWS:EpochTime"] == body(response)["expires_at"]
+    if "ip" in extra:
+        expected = "203.0.113.9/32" if extra["ip"] == "203.0.113.9" else "203.0.113.0/24"
+        assert statement["Condition"]["IpAddress"] == {"AWS:SourceIp": expected}
+    if "starts_at" in extra:
+        assert statement["Condition"]["DateGreaterThan"] == {"AWS:EpochTime": extra["starts_at"]}
+
+
+@pytest.mark.parametrize("variant", SIGNERS)
+def test_cookies_for_an_owned_prefix(configure: Any, frozen_clock: float, variant: str) -> None:
+    minting, public_key = configure_signer(configure, variant)
+    response = minting.download(api_event("/downloads/cookies", {"prefix": "private/users/alice/"},
+                                          claims=careers("alice")))
+    assert response["statusCode"] == 200, response["body"]
+    result = body(response)
+    assert set(result["cookies"]) == {"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id",
+                                      "CloudFront-Hash-Algorithm"}
+    assert result["cookies"]["CloudFront-Key-Pair-Id"] == PUBLIC_KEY_ID
+    policy = verify_cookies(result["cookies"], public_key)
+    assert policy == {"Statement": [{"Resource": f"{BASE_URL}/private/users/alice/*",
+                                     "Condition": {"DateLessThan": {"AWS:EpochTime": result["expires_at"]}}}]}
+    assert response["cookies"] == []  # no cookie domain configured: values only
+
+
+def test_cookies_set_cookie_headers_when_a_domain_is_configured(configure: Any, frozen_clock: float) -> None:
+    minting = configure(**filegate_env(kms_key_id=create_kms_key(), FILEGATE_COOKIE_DOMAIN="files.example.com"))
+    response = minting.download(api_event("/downloads/cookies", {"prefix": "private/users/alice/"},
+                                          claims=careers("alice")))
+    assert len(response["cookies"]) == 4
+    for cookie in response["cookies"]:
+        assert "Domain=files.example.com" in cookie and "Path=/private/users/alice/" in cookie
+        assert "Secure" in cookie and "HttpOnly" in cookie and "Expires" not in cookie
+
+
+@pytest.mark.parametrize("prefix", ["private/users/", "private/users/mallory/", "public/marketing/", "private/"])
+def test_cookies_for_prefixes_the_caller_does_not_own_are_refused(minting: Minting, prefix: str) -> None:
+    response = minting.download(api_event("/downloads/cookies", {"prefix": prefix}, claims=careers("alice")))
+    assert response["statusCode"] == 403 and body(response)["error"]["code"] == "not_allowed"
+
+
+class TestLifetimes:
+    def test_default_is_the_rules_lifetime_rounded_to_the_cache_window(self, minting: Minting,
+                                                                        frozen_clock: float) -> None:
+        # cv sets url_lifetime_seconds=300; NOW+300 is already a multiple of 60
+        response = minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
+        assert body(response)["expires_at"] == int(NOW) + 300
+
+    def test_requests_never_exceed_the_rules_lifetime(self, minting: Minting, frozen_clock: float) -> None:
+        response = minting.download(api_event("/downloads", {"key": ALICE_CV, "expires_in": 86400},
+                                              claims=careers("alice")))
+        assert body(response)["expires_at"] <= int(NOW) + 300
+
+    def test_without_a_rule_lifetime_the_max_caps(self, configure: Any, frozen_clock: float) -> None:
+        minting = configure(**filegate_env(kms_key_id=create_kms_key(), FILEGATE_URL_MAX_SECONDS="600",
+                                           FILEGATE_SIGNATURE_CACHE_SECONDS="0"))
+        key = f"private/users/alice/certificates/{FILE_ID}.png"
+        response = minting.download(api_event("/downloads", {"key": key, "expires_in": 86400},
+                                              claims=careers("alice")))
+        assert body(response)["expires_at"] == int(NOW) + 600
+        short = minting.download(api_event("/downloads", {"key": key, "expires_in": 7}, claims=careers("alice")))
+        assert body(short)["expires_at"] == int(NOW) + 7
+
+    def test_rounding_up_to_the_window(self, minting: Minting, monkeypatch: pytest.MonkeyPatch) -> None:
+        from filegate.handlers import downloads
+        monkeypatch.setattr(downloads, "clock", lambda: NOW + 13.5)
+        response = minting.download(api_event("/downloads", {"key": ALICE_CV, "expires_in": 100},
+                                              claims=careers("alice")))
+        expires = body(response)["expires_at"]
+        assert expires % 60 == 0 and NOW + 13.5 + 100 <= expires < NOW + 13.5 + 160
+
+
+class TestSignatureCache:
+    def _kms_calls(self) -> int:
+        from filegate.handlers import downloads
+        signer: Any = downloads.runtime().signer
+        return int(signer._signer.calls)
+
+    def test_same_file_within_a_window_costs_one_kms_call(self, minting: Minting,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+        from filegate.handlers import downloads
+        urls = set()
+        for offset in (0.0, 5.0, 30.0, 59.0):
+            monkeypatch.setattr(downloads, "clock", lambda offset=offset: NOW + offset)
+            response = minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
+            urls.add(body(response)["url"])
+        assert len(urls) == 1 and self._kms_calls() == 1
+
+    def test_other_files_and_windows_are_signed_afresh(self, minting: Minting,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+        from filegate.handlers import downloads
+        monkeypatch.setattr(downloads, "clock", lambda: NOW)
+        minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
+        other = ALICE_CV.replace("0123", "4567")
+        minting.download(api_event("/downloads", {"key": other}, claims=careers("alice")))
+        monkeypatch.setattr(downloads, "clock", lambda: NOW + 61)
+        minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
+        assert self._kms_calls() == 3
+
+    def test_disabled_cache_signs_every_time(self, configure: Any, frozen_clock: float) -> None:
+        minting = configure(**filegate_env(kms_key_id=create_kms_key(), FILEGATE_SIGNATURE_CACHE_SECONDS="0"))
+        for _ in range(3):
+            minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
+        from filegate.handlers import downloads
+        assert downloads.runtime().signer.calls == 3  # type: ignore[attr-defined]
+
+
+class TestRefusals:
+    @pytest.mark.parametrize(("request_body", "claims", "status", "code"), [
+        ({"key": ALICE_CV}, careers("mallory"), 403, "not_allowed"),
+        ({"key": ALICE_CV}, {"sub": "alice", "cognito:groups": "[org]"}, 403, "not_allowed"),
+        ({"key": ALICE_CV}, None, 401, "unauthenticated"),
+        ({"key": ALICE_CV}, {"cognito:groups": "[careers]"}, 401, "unauthenticated"),
+        ({"key": f"public/marketing/{FILE_ID}.png"}, {"sub": "m", "groups": ["marketing"]}, 403, "not_allowed"),
+        ({"key": "private/users/alice/../bob/cv/x.pdf"}, careers("alice"), 400, "invalid_request"),
+        ({"key": ALICE_CV, "ip": "2001:db8::/32"}, careers("alice"), 400, "invalid_request"),
+        ({"key": ALICE_CV, "ip": "not an ip"}, careers("alice"), 400, "invalid_request"),
+        ({"key": ALICE_CV, "starts_at": int(NOW) + 10_000}, careers("alice"), 400, "invalid_request"),
+        ({"key": ALICE_CV, "expires_in": 0}, careers("alice"), 400, "invalid_request"),
+        ({"key": ALICE_CV, "on_behalf_of": {"sub": "alice", "groups": ["careers"]}}, careers("mallory"), 400,
+         "invalid_request"),
+    ])
+    def test_refusals(self, *, minting: Minting, frozen_clock: float, request_body: dict[str, Any],
+                      claims: dict[str, Any] | None, status: int, code: str) -> None:
+        response = minting.download(api_event("/downloads", request_body, claims=claims))
+        assert response["statusCode"] == status, response["body"]
+        assert body(response)["error"]["code"] == code and body(response)["error"]["message"]
+
+    def test_ip_and_start_time_can_be_switched_off(self, configure: Any, frozen_clock: float) -> None:
+        minting = configure(**filegate_env(kms_key_id=create_kms_key(), FILEGATE_ALLOW_IP_RESTRICTION="false",
+                                           FILEGATE_ALLOW_START_TIME="false"))
+        for extra in ({"ip": "203.0.113.9"}, {"starts_at": int(NOW)}):
+            response = minting.download(api_event("/downloads", {"key": ALICE_CV, **extra}, claims=careers("alice")))
+            assert response["statusCode"] == 400
+
+    def test_kms_failure_is_a_retryable_503_without_internals(self, configure: Any, frozen_clock: float) -> None:
+        # Given a slot whose KMS key does not exist
+        minting = configure(**filegate_env(kms_key_id="arn:aws:kms:ap-southeast-1:123456789012:key/missing"))
+        response = minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
+        # Then the client gets a retryable 503 and no trace of what failed inside
+        assert response["statusCode"] == 503
+        assert body(response) == {"error": {"code": "temporarily_unavailable",
+                                            "message": "signing is temporarily unavailable; retry shortly"}}
+        assert response["headers"]["Retry-After"] == "1"
+
+    def test_missing_secret_is_a_retryable_503(self, configure: Any, frozen_clock: float) -> None:
+        minting = configure(**filegate_env(secret_name="filegate/edge/none", signer="secret"))
+        response = minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
+        assert response["statusCode"] == 503 and body(response)["error"]["code"] == "temporarily_unavailable"
+
+
+class TestBackend:
+    def test_backend_mints_for_the_user_it_names(self, minting: Minting, frozen_clock: float) -> None:
+        public_key = _kms_public_key(minting.kms_keys["k2026a"])
+        event = api_event("/backend/downloads", {"key": ALICE_CV,
+                                                 "on_behalf_of": {"sub": "alice", "groups": ["careers"]}},
+                          iam_arn=BACKEND_ARN)
+        response = minting.download(event)
+        assert response["statusCode"] == 200, response["body"]
+        verify_url(body(response)["url"], public_key)
+
+    def test_backend_org_download(self, minting: Minting, frozen_clock: float) -> None:
+        key = f"private/orgs/acme/registration/{FILE_ID}.pdf"
+        ok = minting.download(api_event("/backend/downloads", {"key": key, "on_behalf_of": {
+            "sub": "bob", "groups": ["org"], "org_id": "acme"}}, iam_arn=BACKEND_ARN))
+        other_org = minting.download(api_event("/backend/downloads", {"key": key, "on_behalf_of": {
+            "sub": "eve", "groups": ["org"], "org_id": "evil"}}, iam_arn=BACKEND_ARN))
+        assert ok["statusCode"] == 200 and other_org["statusCode"] == 403
+
+    def test_backend_needs_iam_and_on_behalf_of(self, minting: Minting) -> None:
+        no_iam = minting.download(api_event("/backend/downloads", {
+            "key": ALICE_CV, "on_behalf_of": {"sub": "alice", "groups": ["careers"]}}, claims=careers("alice")))
+        no_subject = minting.download(api_event("/backend/downloads", {"key": ALICE_CV}, iam_arn=BACKEND_ARN))
+        assert no_iam["statusCode"] == 401 and no_subject["statusCode"] == 400
+
+
+def test_keys_are_path_escaped_in_the_url(configure: Any, frozen_clock: float) -> None:
+    minting = configure(**filegate_env(kms_key_id=create_kms_key()))
+    key = f"private/users/auth0|42/cv/{FILE_ID}.pdf"
+    response = minting.download(api_event("/downloads", {"key": key}, claims=careers("auth0|42")))
+    assert body(response)["url"].startswith(f"{BASE_URL}/private/users/auth0%7C42/cv/{FILE_ID}.pdf?Expires=")

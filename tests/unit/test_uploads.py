@@ -1,0 +1,217 @@
+"""POST /uploads and /backend/uploads through the real handler, in moto."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from conftest import BACKEND_ARN, BUCKET, REGION, Minting, api_event, body, careers, create_kms_key, filegate_env
+
+CV = {"rule": "cv", "content_type": "application/pdf", "size": 48213, "filename": "My CV.pdf"}
+NOW = 1_800_000_000.0
+
+
+def _policy(fields: dict[str, str]) -> dict[str, Any]:
+    policy: dict[str, Any] = json.loads(base64.b64decode(fields["policy"]))
+    return policy
+
+
+def _conditions(policy: dict[str, Any]) -> tuple[dict[str, str], list[list[Any]]]:
+    exact: dict[str, str] = {}
+    other: list[list[Any]] = []
+    for condition in policy["conditions"]:
+        if isinstance(condition, dict):
+            ((name, value),) = condition.items()
+            exact[name] = value
+        else:
+            other.append(condition)
+    return exact, other
+
+
+def test_presigned_post_pins_every_condition(minting: Minting) -> None:
+    # Given a careers user / When they ask to upload a CV
+    response = minting.upload(api_event("/uploads", CV, claims=careers("alice")))
+    # Then the answer is 201 with the documented fields
+    assert response["statusCode"] == 201, response["body"]
+    result = body(response)
+    assert set(result) == {"key", "url", "fields", "expires_at", "max_bytes"}
+    assert result["key"].startswith("private/users/alice/cv/") and result["key"].endswith(".pdf")
+    assert result["max_bytes"] == 10 * 1024 * 1024
+    assert result["url"] == f"https://{BUCKET}.s3.{REGION}.amazonaws.com/"  # virtual-hosted, regional
+    # And the policy S3 enforces pins the key, type, size range, metadata, disposition and status
+    exact, other = _conditions(_policy(result["fields"]))
+    assert exact["key"] == result["key"] and exact["bucket"] == BUCKET
+    assert exact["Content-Type"] == "application/pdf"
+    assert exact["Content-Disposition"] == ("attachment; filename=\"My CV.pdf\"; filename*=UTF-8''My%20CV.pdf")
+    assert exact["x-amz-meta-original-filename"] == "My CV.pdf"
+    assert exact["x-amz-meta-uploader"] == "alice"
+    assert exact["x-amz-meta-rule"] == "cv"
+    assert exact["success_action_status"] == "201"
+    assert exact["x-amz-algorithm"] == "AWS4-HMAC-SHA256"  # SigV4, never SigV2
+    assert f"/{REGION}/s3/aws4_request" in exact["x-amz-credential"]
+    assert other == [["content-length-range", 1, 10 * 1024 * 1024]]
+    assert "x-amz-server-side-encryption" not in exact
+    assert not any("starts-with" in json.dumps(condition) for condition in other)
+    # And every pinned field is also sent, with the same value
+    for name, value in exact.items():
+        if name != "bucket":
+            assert result["fields"][name] == value
+
+
+def test_expiry_is_the_default_and_within_the_max(minting: Minting, monkeypatch: pytest.MonkeyPatch) -> None:
+    from filegate.handlers import uploads
+    monkeypatch.setattr(uploads, "clock", lambda: NOW)
+    result = body(minting.upload(api_event("/uploads", CV, claims=careers("alice"))))
+    assert result["expires_at"] == int(NOW) + 300
+    asked = body(minting.upload(api_event("/uploads", {**CV, "expires_in": 86400}, claims=careers("alice"))))
+    assert asked["expires_at"] == int(NOW) + 900
+    expiration = datetime.fromisoformat(_policy(asked["fields"])["expiration"].replace("Z", "+00:00"))
+    assert timedelta(seconds=890) < expiration - datetime.now(UTC) <= timedelta(seconds=901)
+
+
+def test_upload_with_the_minted_fields_succeeds(minting: Minting) -> None:
+    # Given a minted presigned POST
+    result = body(minting.upload(api_event("/uploads", {**CV, "size": 11}, claims=careers("alice"))))
+    # When the browser posts the fields and the file
+    posted = requests.post(result["url"], data=result["fields"],
+                           files={"file": ("ignored.pdf", b"%PDF-1.7 hi", "application/pdf")}, timeout=10)
+    # Then S3 stores it under the minted key with the pinned headers
+    assert int(posted.status_code) == 201, posted.text  # moto reports it as a string
+    head = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key=result["key"])
+    assert head["ContentType"] == "application/pdf"
+    assert head["ContentDisposition"].startswith("attachment; ")
+    assert head["Metadata"] == {"original-filename": "My CV.pdf", "uploader": "alice", "rule": "cv"}
+
+
+def test_kms_bucket_adds_encryption_fields_and_conditions(configure: Any) -> None:
+    key_arn = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    minting = configure(**filegate_env(kms_key_id=create_kms_key(), FILEGATE_BUCKET_KMS_KEY_ARN=key_arn))
+    result = body(minting.upload(api_event("/uploads", {**CV, "size": 4}, claims=careers("alice"))))
+    exact, _ = _conditions(_policy(result["fields"]))
+    assert exact["x-amz-server-side-encryption"] == "aws:kms"
+    assert exact["x-amz-server-side-encryption-aws-kms-key-id"] == key_arn
+    posted = requests.post(result["url"], data=result["fields"], files={"file": ("f", b"%PDF")}, timeout=10)
+    assert int(posted.status_code) == 201, posted.text  # moto reports it as a string
+    # (moto stores the object but does not apply SSE from POST fields; S3 and radosgw do)
+    assert boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key=result["key"])["ContentLength"] == 4
+
+
+def test_path_style_for_the_local_s3(configure: Any) -> None:
+    minting = configure(**filegate_env(kms_key_id=create_kms_key(), FILEGATE_S3_ADDRESSING_STYLE="path"))
+    result = body(minting.upload(api_event("/uploads", CV, claims=careers("alice"))))
+    assert result["url"] == f"https://s3.{REGION}.amazonaws.com/{BUCKET}"
+
+
+def test_post_never_outlives_the_signing_credentials(minting: Minting, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given credentials that expire in 100 seconds
+    from filegate.handlers import uploads
+    presigner = uploads.runtime().presigner
+    monkeypatch.setattr(uploads, "clock", lambda: NOW)
+    monkeypatch.setattr(presigner, "credentials_expire_at", lambda: NOW + 100)
+    # When an upload is minted / Then it expires before they do (less a safety margin)
+    result = body(minting.upload(api_event("/uploads", CV, claims=careers("alice"))))
+    assert result["expires_at"] == int(NOW) + 70
+    # And with credentials about to expire the client is told to retry
+    monkeypatch.setattr(presigner, "credentials_expire_at", lambda: NOW + 5)
+    response = minting.upload(api_event("/uploads", CV, claims=careers("alice")))
+    assert response["statusCode"] == 503 and body(response)["error"]["code"] == "temporarily_unavailable"
+
+
+def test_refreshable_credentials_expiry_is_read(minting: Minting) -> None:
+    from botocore.credentials import RefreshableCredentials
+
+    from filegate.handlers import uploads
+    expiry = datetime.now(UTC) + timedelta(hours=1)
+    credentials = RefreshableCredentials("AKID", "secret", "token", expiry, lambda: {}, "test")
+    presigner = uploads.runtime().presigner
+    presigner._session._session._credentials = credentials  # type: ignore[attr-defined]
+    assert presigner.credentials_expire_at() == pytest.approx(expiry.timestamp())
+
+
+def test_inline_rule_sets_inline_disposition(configure: Any, seed_rules: list[dict[str, Any]]) -> None:
+    seed_rules[3]["disposition"] = "inline"
+    minting = configure(**filegate_env(kms_key_id=create_kms_key(), rules=seed_rules))
+    result = body(minting.upload(api_event("/uploads", {"rule": "marketing", "content_type": "image/png",
+                                                        "size": 10, "filename": "banner.png"},
+                                           claims={"sub": "m1", "cognito:groups": "[marketing]"})))
+    assert result["key"].startswith("public/marketing/") and result["key"].endswith(".png")
+    assert result["fields"]["Content-Disposition"].startswith("inline; filename=\"banner.png\"")
+
+
+@pytest.mark.parametrize(("request_body", "claims", "status", "code"), [
+    ({**CV, "size": 10 * 1024 * 1024 + 1}, careers("alice"), 413, "payload_too_large"),
+    ({**CV, "content_type": "image/svg+xml"}, careers("alice"), 415, "unsupported_media_type"),
+    ({**CV, "content_type": "application/pdf; charset=utf-8"}, careers("alice"), 415, "unsupported_media_type"),
+    ({**CV, "content_type": "text/html"}, careers("alice"), 415, "unsupported_media_type"),
+    ({**CV, "rule": "marketing"}, careers("alice"), 403, "not_allowed"),
+    ({**CV, "rule": "nope"}, careers("alice"), 403, "not_allowed"),
+    ({**CV, "rule": "business-registration"}, {"sub": "bob", "groups": ["org"]}, 403, "not_allowed"),
+    (CV, None, 401, "unauthenticated"),
+    (CV, {"sub": "", "cognito:groups": "[careers]"}, 401, "unauthenticated"),
+    ({**CV, "size": 0}, careers("alice"), 400, "invalid_request"),
+    ({**CV, "size": "12"}, careers("alice"), 400, "invalid_request"),
+    ({**CV, "size": True}, careers("alice"), 400, "invalid_request"),
+    ({**CV, "rule": "../cv"}, careers("alice"), 400, "invalid_request"),
+    ({**CV, "key": "private/users/bob/cv/x.pdf"}, careers("alice"), 400, "invalid_request"),
+    ({**CV, "filename": "x" * 10_000}, careers("alice"), 400, "invalid_request"),
+    ({k: v for k, v in CV.items() if k != "size"}, careers("alice"), 400, "invalid_request"),
+])
+def test_refusals(minting: Minting, request_body: dict[str, Any], claims: dict[str, Any] | None, status: int,
+                  code: str) -> None:
+    response = minting.upload(api_event("/uploads", request_body, claims=claims))
+    assert response["statusCode"] == status, response["body"]
+    assert body(response)["error"]["code"] == code
+
+
+@pytest.mark.parametrize(("raw", "base64_body"), [
+    ("{not json", False), ("[1, 2]", False), ("null", False), ('"cv"', False), ("", False),
+    ("%%%not-base64", True), ("1" * 5000, False), ("[" * 100_000 + "]" * 100_000, False),
+])
+def test_malformed_bodies_are_400(minting: Minting, raw: str, base64_body: bool) -> None:
+    response = minting.upload(api_event("/uploads", raw_body=raw, base64_body=base64_body, claims=careers("alice")))
+    assert response["statusCode"] == 400 and body(response)["error"]["code"] == "invalid_request"
+
+
+def test_base64_json_body_is_accepted(minting: Minting) -> None:
+    response = minting.upload(api_event("/uploads", CV, base64_body=True, claims=careers("alice")))
+    assert response["statusCode"] == 201
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "application/xml"])
+def test_any_declared_request_type_is_read_as_json(minting: Minting, content_type: str) -> None:
+    response = minting.upload(api_event("/uploads", CV, headers={"content-type": content_type},
+                                        claims=careers("alice")))
+    assert response["statusCode"] == 201
+
+
+def test_groups_claim_forms(minting: Minting) -> None:
+    for groups in (["careers"], "[careers org]", '["careers","org"]', "careers", "org,careers"):
+        response = minting.upload(api_event("/uploads", CV, claims={"sub": "alice", "groups": groups}))
+        assert response["statusCode"] == 201, groups
+
+
+def test_backend_twin_uses_on_behalf_of_claims(minting: Minting) -> None:
+    request = {"rule": "business-registration", "content_type": "application/pdf", "size": 10,
+               "on_behalf_of": {"sub": "bob", "groups": ["org"], "org_id": "acme"}}
+    response = minting.upload(api_event("/backend/uploads", request, iam_arn=BACKEND_ARN))
+    assert response["statusCode"] == 201, response["body"]
+    assert body(response)["key"].startswith("private/orgs/acme/registration/")
+    missing_org = minting.upload(api_event("/backend/uploads", {**request, "on_behalf_of": {
+        "sub": "bob", "groups": ["org"]}}, iam_arn=BACKEND_ARN))
+    assert missing_org["statusCode"] == 403
+    no_iam = minting.upload(api_event("/backend/uploads", request, claims=careers("bob")))
+    assert no_iam["statusCode"] == 401
+
+
+def test_unknown_routes_are_404(minting: Minting) -> None:
+    for path in ("/", "/uploads/x", "/downloads"):
+        response = minting.upload(api_event(path, CV, claims=careers("alice")))
+        assert response["statusCode"] == 404 and body(response)["error"]["code"] == "not_found"
+    get = minting.upload(api_event("/uploads", CV, claims=careers("alice"), method="GET"))
+    assert get["statusCode"] == 404
