@@ -133,13 +133,25 @@ def build_report(evaluations: list[Evaluation], acks: dict[tuple[str, str], str]
             reason = _ack_reason(acks, evaluation.resource, finding, evaluation.rule_id)
             bucket = "acknowledged" if reason else "open"
             entry[bucket].append({"resource": evaluation.resource, "finding": finding, "reason": reason})
+    used = {(f["resource"], f["finding"]) for entry in rules.values() for f in entry["acknowledged"]}
+    stale = _stale(acks, used)
     summary: dict[str, dict[str, int]] = defaultdict(lambda: {"rules": 0, "compliant": 0, "acknowledged": 0, "open": 0})
     for entry in rules.values():
         pack_summary = summary[entry["pack"]]
         pack_summary["rules"] += 1
         for key in ("compliant", "acknowledged", "open"):
             pack_summary[key] += len(entry[key])
-    return {"summary": dict(summary), "rules": dict(sorted(rules.items()))}
+    return {"summary": dict(summary), "rules": dict(sorted(rules.items())), "stale_acknowledgements": stale}
+
+
+def _stale(acks: dict[tuple[str, str], str], used: set[tuple[str, str]]) -> list[dict[str, str]]:
+    """Acknowledged ids that match no finding anywhere: a rule that no longer fires, or a typo.
+
+    (Templates carry an acknowledgement on every resource below the acknowledged construct,
+    so staleness is judged per id across the app, not per resource.)
+    """
+    fired = {finding for _, finding in used}
+    return [{"construct": path, "finding": finding} for path, finding in sorted(acks) if finding not in fired]
 
 
 def _ack_reason(acks: dict[tuple[str, str], str], resource: str, finding: str, rule_id: str) -> str | None:
@@ -208,8 +220,11 @@ def main() -> None:
     (args.cdk_out / "compliance-report.json").write_text(json.dumps(report, indent=1) + "\n")
     args.output.write_text(render_markdown(report))
     open_findings = sum(counts["open"] for counts in report["summary"].values())
-    print(f"compliance report: {args.output} ({open_findings} open findings)")
-    if open_findings:
+    stale = report["stale_acknowledgements"]
+    print(f"compliance report: {args.output} ({open_findings} open findings, {len(stale)} stale acknowledgements)")
+    for item in stale:
+        print(f"  stale: {item['construct']} {item['finding']}")
+    if open_findings or stale:
         raise SystemExit(1)
 
 

@@ -130,13 +130,6 @@ class Signing(Construct):
             removal_policy=removal_policy,
             pending_window=Duration.days(30),
         )
-        acknowledge(
-            key,
-            "Asymmetric KMS keys cannot rotate automatically; this signing key rotates by slots "
-            "(add a slot, deploy, switch the active slot, retire the old one), see docs/key-rotation.md.",
-            "NIST.800.53.R5-KMSBackingKeyRotationEnabled", "HIPAA.Security-KMSBackingKeyRotationEnabled",
-            "PCI.DSS.321-KMSBackingKeyRotationEnabled",
-        )
         return key
 
     def _public_key_provider(self, log_retention: logs.RetentionDays, log_key: kms.IKey) -> cr.Provider:

@@ -56,13 +56,6 @@ class Storage(Construct):
         )
         acknowledge(
             self.log_bucket,
-            "This is the log bucket itself: S3 server access logs and CloudFront standard logs land "
-            "here; logging it into itself would loop, and into another bucket would only move the question.",
-            "AwsSolutions-S1", "NIST.800.53.R5-S3BucketLoggingEnabled", "HIPAA.Security-S3BucketLoggingEnabled",
-            "PCI.DSS.321-S3BucketLoggingEnabled",
-        )
-        acknowledge(
-            self.log_bucket,
             "CloudFront standard logging and S3 server access logging can only deliver to a bucket "
             "encrypted with SSE-S3 (AES-256), not SSE-KMS; the logs are encrypted at rest with SSE-S3.",
             "NIST.800.53.R5-S3DefaultEncryptionKMS", "HIPAA.Security-S3DefaultEncryptionKMS",
@@ -74,12 +67,6 @@ class Storage(Construct):
             "of logs is not required by this application's recovery objectives.",
             "NIST.800.53.R5-S3BucketReplicationEnabled", "HIPAA.Security-S3BucketReplicationEnabled",
             "PCI.DSS.321-S3BucketReplicationEnabled",
-        )
-        acknowledge(
-            self.log_bucket,
-            "CloudFront standard logging needs object ACLs on its target bucket (BucketOwnerPreferred); "
-            "public access stays fully blocked, so the ACLs can never grant public access.",
-            "Serverless-S3BucketOwnershipControls",
         )
 
         self.key = kms.Key(

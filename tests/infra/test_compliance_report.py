@@ -37,3 +37,11 @@ def test_markdown_lists_controls_satisfying_resources_and_open_findings() -> Non
     assert "### NIST.800.53.R5-S3BucketVersioningEnabled (controls: CP-10, SI-12)" in markdown
     assert "Satisfied by: `S/Storage/Files/Resource`" in markdown
     assert "**OPEN** on `S/Api/Role/Policy/Resource` (AwsSolutions-IAM5[Resource::*])" in markdown
+
+
+def test_an_acknowledgement_that_matches_no_finding_is_reported_stale() -> None:
+    acks = {("S/Api/Upload", "NIST.800.53.R5-LambdaInsideVPC"): "reason",
+            ("S/Storage/Logs", "Serverless-S3BucketOwnershipControls"): "reason for a rule that never fired"}
+    report = build_report(_evaluations(), acks)
+    assert report["stale_acknowledgements"] == [
+        {"construct": "S/Storage/Logs", "finding": "Serverless-S3BucketOwnershipControls"}]
