@@ -82,8 +82,9 @@ class JwtSettings(_Strict):
 
     issuer: str
     audience: tuple[str, ...] = Field(min_length=1)
-    # Scopes the access token must carry on every user route (ID tokens carry none).
-    scopes: tuple[str, ...] = ()
+    # Scopes the access token must carry on every user route: without them ID tokens (which
+    # carry no scope) would pass where access tokens are meant.
+    scopes: tuple[str, ...] = Field(min_length=1)
 
     @field_validator("issuer")
     @classmethod
@@ -187,6 +188,10 @@ class EnvironmentConfig(_Strict):
     removal_policy: Literal["retain", "destroy"] = "retain"
     lambda_reserved_concurrency: int | None = Field(None, ge=1, le=1000)
     read_exception_role_arns: tuple[str, ...] = ()
+    # IAM roles (trusted servers) allowed to call the /backend/ routes on behalf of users.
+    backend_principal_arns: tuple[str, ...] = ()
+    # Parent domain shared by the app and the file domain, for signed cookies (needs `domain`).
+    cookie_domain: str | None = None
     alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 
     @field_validator("name")
@@ -227,7 +232,7 @@ class EnvironmentConfig(_Strict):
             raise ValueError(f"{value} is not a CloudWatch Logs retention value {LOG_RETENTION_DAYS}")
         return value
 
-    @field_validator("read_exception_role_arns")
+    @field_validator("read_exception_role_arns", "backend_principal_arns")
     @classmethod
     def _role_arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for arn in value:
@@ -241,6 +246,18 @@ class EnvironmentConfig(_Strict):
         if isinstance(value, tuple) and all(isinstance(rule, Rule) for rule in value):
             return value
         return parse_rules(value, setting="rules")
+
+    @model_validator(mode="after")
+    def _cookie_domain_covers_the_file_domain(self) -> EnvironmentConfig:
+        if self.cookie_domain is None:
+            return self
+        if self.domain is None:
+            raise ValueError("cookie_domain needs `domain`: cookies cannot be set for *.cloudfront.net")
+        if not _DOMAIN.match(self.cookie_domain) or not (
+                self.domain.domain_name == self.cookie_domain
+                or self.domain.domain_name.endswith("." + self.cookie_domain)):
+            raise ValueError(f"cookie_domain {self.cookie_domain!r} must be a parent of {self.domain.domain_name!r}")
+        return self
 
     @property
     def is_production_like(self) -> bool:

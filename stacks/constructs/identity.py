@@ -66,6 +66,7 @@ class Identity(Construct):
             self_sign_up_enabled=False,
             sign_in_aliases=cognito.SignInAliases(email=True),
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            # Administrators set org_id; users must never choose their own org (see write_attributes).
             custom_attributes={"org_id": cognito.StringAttribute(min_len=1, max_len=64, mutable=True)},
             password_policy=cognito.PasswordPolicy(
                 min_length=12, require_digits=True, require_lowercase=True, require_uppercase=True,
@@ -116,6 +117,12 @@ class Identity(Construct):
             generate_secret=False,
             prevent_user_existence_errors=True,
             auth_flows=cognito.AuthFlow(user_srp=True),
+            # Users may edit only these of their own attributes: never custom:org_id, which the
+            # org rules trust as a verified claim.
+            read_attributes=cognito.ClientAttributes()
+            .with_standard_attributes(email=True, email_verified=True)
+            .with_custom_attributes("org_id"),
+            write_attributes=cognito.ClientAttributes().with_standard_attributes(email=True),
             access_token_validity=Duration.minutes(60),
             id_token_validity=Duration.minutes(60),
             refresh_token_validity=Duration.days(1),

@@ -92,6 +92,8 @@ def lambda_environment(scope: Construct, config: EnvironmentConfig, target: Mint
         "FILEGATE_ALLOW_START_TIME": str(urls.allow_start_time).lower(),
         "FILEGATE_SIGNATURE_CACHE_SECONDS": str(urls.signature_cache_seconds),
         "FILEGATE_S3_ADDRESSING_STYLE": "virtual",
+        "FILEGATE_BACKEND_PRINCIPALS": json.dumps(list(config.backend_principal_arns), separators=(",", ":")),
+        **({"FILEGATE_COOKIE_DOMAIN": config.cookie_domain} if config.cookie_domain else {}),
         "POWERTOOLS_SERVICE_NAME": "filegate",
         "POWERTOOLS_METRICS_NAMESPACE": "filegate",
         "POWERTOOLS_LOG_LEVEL": "INFO",

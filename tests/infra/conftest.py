@@ -86,6 +86,8 @@ def variant(cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactor
                 "active_slot": "new",
             },
             "read_exception_role_arns": ["arn:aws:iam::123456789012:role/malware-scanner"],
+            "backend_principal_arns": ["arn:aws:iam::123456789012:role/rails-backend"],
+            "cookie_domain": "example.org",
             "lambda_reserved_concurrency": 20,
             "alarm_email": "oncall@example.org",
         }

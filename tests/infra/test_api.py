@@ -143,3 +143,58 @@ def test_outputs_the_frontend_needs(app: Synthesized) -> None:
     outputs = app.template_json("prod", "FileApi")["Outputs"]
     for name in ("ApiUrl", "JwtIssuer", "DownloadBaseUrl", "UserPoolId", "UserPoolClientId"):
         assert any(key.startswith(name) for key in outputs), name
+
+
+# Deploy-time tokens in the template, replaced by values of the right shape.
+_TOKEN_PLACEHOLDERS = {
+    "FILEGATE_BUCKET": "filegate-prod-files-123456789012-ap-southeast-1",
+    "FILEGATE_BUCKET_KMS_KEY_ARN": "arn:aws:kms:ap-southeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "FILEGATE_DOWNLOAD_BASE_URL": "https://d111111abcdef8.cloudfront.net",
+}
+
+
+def _placeholder_slots(config: Any) -> str:
+    return json.dumps({
+        slot.name: {"public_key_id": f"K{index}ABCDEFGHIJ",
+                    "kms_key_id": None if slot.secret_name else f"arn:aws:kms:eu-west-1:123456789012:key/{index}",
+                    "secret_name": slot.secret_name}
+        for index, slot in enumerate(config.signing.slots)
+    })
+
+
+def test_the_stack_sets_exactly_the_settings_the_lambda_reads(app: Synthesized, variant: Synthesized) -> None:
+    # Given each synthesized minting function / When its environment is fed to the Lambda's settings
+    from filegate.settings import ENVIRONMENT, Settings
+
+    for synth, env in ((app, "prod"), (app, "dev"), (variant, "edge")):
+        config = synth.environments[env].config
+        for function in _resources(synth, env, "FileApi", "AWS::Lambda::Function").values():
+            if not function["Properties"]["Handler"].startswith("filegate."):
+                continue
+            variables = function["Properties"]["Environment"]["Variables"]
+            # Then every FILEGATE_ variable is one the Lambda knows, and the settings load
+            names = {name for name in variables if name.startswith("FILEGATE_")}
+            assert names <= set(ENVIRONMENT.values()), names - set(ENVIRONMENT.values())
+            resolved = {name: value if isinstance(value, str) else _TOKEN_PLACEHOLDERS.get(name, "")
+                        for name, value in variables.items()}
+            resolved["FILEGATE_SIGNING_SLOTS"] = _placeholder_slots(config)
+            settings = Settings.from_environ({**resolved, "AWS_REGION": config.region})
+            assert [rule.name for rule in settings.rules] == [rule.name for rule in config.rules]
+            assert settings.active_slot == config.signing.active_slot
+
+
+def test_users_cannot_write_their_own_org_id(app: Synthesized) -> None:
+    # org_id is a claim the org rules trust: only administrators may set it.
+    (client,) = _resources(app, "prod", "FileApi", "AWS::Cognito::UserPoolClient").values()
+    assert client["Properties"]["WriteAttributes"] == ["email"]
+    assert "custom:org_id" in client["Properties"]["ReadAttributes"]
+
+
+def test_backend_principals_and_cookie_domain_reach_the_lambdas(variant: Synthesized) -> None:
+    functions = _resources(variant, "edge", "FileApi", "AWS::Lambda::Function").values()
+    for function in functions:
+        if function["Properties"]["Handler"].startswith("filegate."):
+            variables = function["Properties"]["Environment"]["Variables"]
+            assert json.loads(variables["FILEGATE_BACKEND_PRINCIPALS"]) == [
+                "arn:aws:iam::123456789012:role/rails-backend"]
+            assert variables["FILEGATE_COOKIE_DOMAIN"] == "example.org"
