@@ -20,6 +20,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.signing import SlotKey
 from stacks.lambda_bundling import LAMBDA_ROOT, RUNTIME, LambdaBundle, lambda_code
+from stacks.lambda_settings import minting_environment
 from stacks.nag import acknowledge_python_function
 
 UPLOAD_HANDLER = "filegate.handlers.uploads.handler"
@@ -67,37 +68,20 @@ class MintingTarget:
 
 
 def lambda_environment(scope: Construct, config: EnvironmentConfig, target: MintingTarget) -> dict[str, str]:
-    """The settings ``filegate.settings`` reads; names shared with the Lambda package."""
+    """The settings ``filegate.settings`` reads, with this deployment's (token) values."""
     slots = {
         slot.name: {
             "public_key_id": slot.public_key_id, "kms_key_id": slot.kms_key_arn, "secret_name": slot.secret_name,
         }
         for slot in target.slots
     }
-    urls = config.urls
-    return {
-        "FILEGATE_BUCKET": target.bucket_name,
-        "FILEGATE_BUCKET_KMS_KEY_ARN": target.bucket_key_arn,
-        "FILEGATE_RULES": json.dumps([rule.model_dump(mode="json", exclude_none=True) for rule in config.rules],
-                                     separators=(",", ":")),
-        "FILEGATE_DOWNLOAD_BASE_URL": target.download_base_url,
-        "FILEGATE_SIGNER": config.signing.signer,
-        "FILEGATE_SIGNING_SLOTS": Stack.of(scope).to_json_string(slots),  # ids are deploy-time tokens
-        "FILEGATE_ACTIVE_SLOT": config.signing.active_slot,
-        "FILEGATE_UPLOAD_EXPIRY_SECONDS": str(urls.upload_expiry_seconds),
-        "FILEGATE_UPLOAD_MAX_EXPIRY_SECONDS": str(urls.upload_max_expiry_seconds),
-        "FILEGATE_URL_DEFAULT_SECONDS": str(urls.default_seconds),
-        "FILEGATE_URL_MAX_SECONDS": str(urls.max_seconds),
-        "FILEGATE_ALLOW_IP_RESTRICTION": str(urls.allow_ip_restriction).lower(),
-        "FILEGATE_ALLOW_START_TIME": str(urls.allow_start_time).lower(),
-        "FILEGATE_SIGNATURE_CACHE_SECONDS": str(urls.signature_cache_seconds),
-        "FILEGATE_S3_ADDRESSING_STYLE": "virtual",
-        "FILEGATE_BACKEND_PRINCIPALS": json.dumps(list(config.backend_principal_arns), separators=(",", ":")),
-        **({"FILEGATE_COOKIE_DOMAIN": config.cookie_domain} if config.cookie_domain else {}),
-        "POWERTOOLS_SERVICE_NAME": "filegate",
-        "POWERTOOLS_METRICS_NAMESPACE": "filegate",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
-    }
+    return minting_environment(
+        config,
+        bucket=target.bucket_name,
+        bucket_kms_key_arn=target.bucket_key_arn,
+        download_base_url=target.download_base_url,
+        signing_slots_json=Stack.of(scope).to_json_string(slots),  # ids are deploy-time tokens
+    )
 
 
 class MintingApi(Construct):
