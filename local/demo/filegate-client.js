@@ -1,0 +1,161 @@
+/**
+ * filegate browser client: upload straight to S3 with a presigned POST, download through
+ * CloudFront with a signed URL. No dependencies; copy this file into your frontend.
+ *
+ *   import { uploadFile, downloadUrl, describeError } from "./filegate-client.js";
+ *
+ *   const { key } = await uploadFile({
+ *     apiUrl: "https://api.example.com", token, rule: "cv", file,   // file: a File from <input type=file>
+ *     onProgress: (fraction) => { progress.value = fraction * 100; },
+ *   });
+ *   const url = await downloadUrl({ apiUrl, token, key });         // then: location.assign(url)
+ *
+ * Errors are thrown as FilegateError with a stable `code`: the API's error codes
+ * ("payload_too_large", "unsupported_media_type", "not_allowed", "unauthenticated", ...), or
+ * "s3:<S3 error code>" when S3 refused the upload (e.g. "s3:EntityTooLarge"), or "network".
+ * describeError(error) turns one into a sentence for people.
+ */
+
+export class FilegateError extends Error {
+  /**
+   * @param {string} code stable error code
+   * @param {string} message the server's message (for developers)
+   * @param {number} status HTTP status, 0 for network errors
+   */
+  constructor(code, message, status) {
+    super(message);
+    this.name = "FilegateError";
+    this.code = code;
+    this.status = status;
+  }
+}
+
+async function callApi(apiUrl, token, path, body) {
+  let response;
+  try {
+    response = await fetch(`${apiUrl}${path}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify(body),
+    });
+  } catch (error) {
+    throw new FilegateError("network", String(error), 0);
+  }
+  let payload = null;
+  try {
+    payload = await response.json();
+  } catch {
+    payload = null;
+  }
+  if (!response.ok) {
+    if (payload && payload.error) {
+      throw new FilegateError(payload.error.code, payload.error.message, response.status);
+    }
+    // API Gateway's own refusals: {"message": "Unauthorized"} and friends
+    const code = response.status === 401 ? "unauthenticated" : response.status === 403 ? "not_allowed" : "http_error";
+    throw new FilegateError(code, (payload && payload.message) || response.statusText, response.status);
+  }
+  return payload;
+}
+
+function s3ErrorCode(xmlText) {
+  const match = /<Code>([^<]+)<\/Code>/.exec(xmlText || "");
+  return match ? match[1] : "Unknown";
+}
+
+/**
+ * POST the form S3 expects: every field of the presigned POST, then the file (it must be last).
+ * @returns {Promise<void>}
+ */
+function postToS3(url, fields, file, onProgress, signal) {
+  return new Promise((resolve, reject) => {
+    const form = new FormData();
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
+    form.append("file", file);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable && onProgress) onProgress(event.loaded / event.total);
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) {
+        if (onProgress) onProgress(1);
+        resolve();
+      } else {
+        const code = s3ErrorCode(xhr.responseText);
+        reject(new FilegateError(`s3:${code}`, `S3 refused the upload (${code})`, xhr.status));
+      }
+    };
+    xhr.onerror = () => reject(new FilegateError("network", "the upload could not reach storage", 0));
+    xhr.onabort = () => reject(new FilegateError("aborted", "the upload was cancelled", 0));
+    if (signal) signal.addEventListener("abort", () => xhr.abort());
+    xhr.send(form);
+  });
+}
+
+/**
+ * Upload one file under a rule.
+ * @param {object} options
+ * @param {string} options.apiUrl the filegate API's base URL
+ * @param {string} options.token the user's access token (JWT)
+ * @param {string} options.rule rule name, e.g. "cv"
+ * @param {File} options.file the file to upload (its type and size are declared to the API)
+ * @param {(fraction: number) => void} [options.onProgress] upload progress, 0..1
+ * @param {AbortSignal} [options.signal] cancels the upload
+ * @returns {Promise<{key: string, expiresAt: number, maxBytes: number}>}
+ */
+export async function uploadFile({ apiUrl, token, rule, file, onProgress, signal }) {
+  const minted = await callApi(apiUrl, token, "/uploads", {
+    rule,
+    content_type: file.type || "application/octet-stream",
+    size: file.size,
+    filename: file.name,
+  });
+  await postToS3(minted.url, minted.fields, file, onProgress, signal);
+  return { key: minted.key, expiresAt: minted.expires_at, maxBytes: minted.max_bytes };
+}
+
+/**
+ * A signed URL for one file the user may read.
+ * @param {object} options
+ * @param {string} options.apiUrl the filegate API's base URL
+ * @param {string} options.token the user's access token (JWT)
+ * @param {string} options.key the file's key (as returned by uploadFile)
+ * @param {number} [options.expiresIn] wanted lifetime in seconds (the server caps it)
+ * @returns {Promise<string>} the URL; it works until it expires, for whoever holds it
+ */
+export async function downloadUrl({ apiUrl, token, key, expiresIn }) {
+  const body = { key };
+  if (expiresIn) body.expires_in = expiresIn;
+  const minted = await callApi(apiUrl, token, "/downloads", body);
+  return minted.url;
+}
+
+/** A sentence for people from a FilegateError (or anything thrown). */
+export function describeError(error, { maxBytes } = {}) {
+  const limit = maxBytes ? ` (the limit is ${(maxBytes / 1048576).toFixed(0)} MB)` : "";
+  switch (error && error.code) {
+    case "payload_too_large":
+    case "s3:EntityTooLarge":
+      return `This file is too large${limit}.`;
+    case "s3:EntityTooSmall":
+      return "This file is empty.";
+    case "unsupported_media_type":
+      return "This type of file is not allowed here.";
+    case "not_allowed":
+      return "You are not allowed to do that: this file or folder is not yours.";
+    case "unauthenticated":
+      return "Please log in again.";
+    case "invalid_request":
+      return `The request was not accepted: ${error.message}`;
+    case "temporarily_unavailable":
+      return "The service is busy right now; please try again in a moment.";
+    case "s3:AccessDenied":
+    case "s3:SignatureDoesNotMatch":
+      return "Storage refused the upload: its permission expired or did not match. Please try again.";
+    case "network":
+      return "The network failed; check your connection and try again.";
+    default:
+      return `Something went wrong (${(error && error.message) || error}).`;
+  }
+}

@@ -1,0 +1,202 @@
+"""The local edge: what CloudFront does for filegate, in front of the local S3.
+
+* ``GET``/``HEAD`` only (the distribution allows nothing else).
+* ``public/*`` is served unsigned; every other path needs a valid signed URL or signed cookies
+  from a key in the key group (``local.cloudfront_verify``), else a 403 with CloudFront's XML
+  body. A local-only ``X-Local-Edge-Reason`` header says which check failed.
+* Objects are fetched from the bucket with the edge's own credentials, as Origin Access
+  Control signs CloudFront's requests; the query string never reaches the origin (the cache
+  policy forwards none). A missing object is S3's 403 (OAC may not list the bucket).
+* The distribution's security headers (``stacks.edge_headers``) are added to every response.
+
+No cache, no WAF, no TLS, no HTTP/2: see local/README.md. Run by ``python -m local``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from http.cookies import CookieError, SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from local.cloudfront_verify import Denied, authorize, load_key_group, split_query
+from local.httpserver import serve_until_signalled
+from stacks.edge_headers import SECURITY_HEADERS
+
+#: The distribution's unsigned behaviour (stacks/constructs/delivery.py: PUBLIC_PATH_PATTERN).
+PUBLIC_PREFIX = "public/"
+PASSED_ORIGIN_HEADERS = (
+    "Content-Type", "Content-Length", "Content-Range", "Content-Disposition", "Content-Encoding",
+    "Content-Language", "Cache-Control", "Expires", "ETag", "Last-Modified", "Accept-Ranges",
+)
+CHUNK = 256 * 1024
+
+
+def xml_error(code: str, message: str) -> bytes:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error>").encode()
+
+
+class Edge:
+    def __init__(self, runtime: dict[str, Any]) -> None:
+        self.bucket = runtime["bucket"]
+        self.key_group = load_key_group(runtime["key_group"])
+        self.s3 = boto3.session.Session().client(
+            "s3", endpoint_url=runtime["s3"], region_name=runtime["region"],
+            aws_access_key_id=runtime["edge_access_key"], aws_secret_access_key=runtime["edge_secret_key"],
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                          max_pool_connections=32, retries={"mode": "standard", "max_attempts": 2}),
+        )
+
+
+def make_handler(edge: Edge) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+        server_version = "CloudFront-local"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            # Access log without the query string: signed URLs never reach a log.
+            print(f"{self.client_address[0]} {self.command} {self.path.split('?', 1)[0]} {code}", flush=False)
+
+        def _common_headers(self) -> None:
+            for name, value in SECURITY_HEADERS.items():
+                self.send_header(name, value)
+            self.send_header("Via", "1.1 local-edge (CloudFront)")
+
+        def _refuse(self, status: int, code: str, message: str, reason: str) -> None:
+            body = xml_error(code, message)
+            self.send_response(status)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Local-Edge-Reason", reason)
+            self.send_header("X-Cache", "Error from cloudfront")
+            self._common_headers()
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _method_not_allowed(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if 0 < length <= 10 * 1024 * 1024:
+                self.rfile.read(length)
+            elif length:
+                self.close_connection = True
+            self._refuse(403, "MethodNotAllowed",
+                         "This distribution is not configured to allow the HTTP request method that was used "
+                         "for this request. The distribution supports only cachable requests.", "method")
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _method_not_allowed
+
+        def do_HEAD(self) -> None:
+            self._serve()
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            raw_path, _, raw_query = self.path.partition("?")
+            if not raw_path.startswith("/") or raw_path.startswith("//"):
+                self._refuse(400, "InvalidURI", "Bad request", "bad-path")
+                return
+            key = unquote(raw_path[1:])
+            segments = key.split("/")
+            if not key or any(part in {".", ".."} for part in segments) or "\x00" in key:
+                self._refuse(400, "InvalidURI", "Bad request", "bad-path")
+                return
+            if not key.startswith(PUBLIC_PREFIX):
+                try:
+                    query, signing = split_query(raw_query)
+                    host = self.headers.get("Host", "")
+                    url = f"http://{host}{raw_path}" + (f"?{query}" if query else "")
+                    authorize(url=url, signing=signing, cookies=self._cookies(),
+                              key_group=edge.key_group, now=time.time(), source_ip=self.client_address[0])
+                except Denied as denied:
+                    self._refuse(403, denied.code, denied.message, denied.reason)
+                    return
+            self._from_origin(key)
+
+        def _cookies(self) -> dict[str, str]:
+            cookie = SimpleCookie()
+            try:
+                cookie.load(self.headers.get("Cookie", ""))
+            except CookieError:
+                return {}
+            return {name: morsel.value for name, morsel in cookie.items()}
+
+        def _origin_error(self, error: ClientError) -> None:
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 502)
+            code = str(error.response.get("Error", {}).get("Code") or "")
+            if status in {403, 404} or code in {"NoSuchKey", "NotFound", "AccessDenied"}:
+                # The bucket policy grants CloudFront s3:GetObject only (no s3:ListBucket), so
+                # S3 answers a missing key with 403, not 404; radosgw does the same.
+                self._refuse(403, "AccessDenied", "Access Denied", "origin-denied")
+            elif status == 416:
+                self._refuse(416, "InvalidRange", "The requested range is not satisfiable", "origin-range")
+            else:
+                self._refuse(502, "OriginError", "Bad gateway", f"origin-{status}")
+
+        def _from_origin(self, key: str) -> None:
+            arguments: dict[str, Any] = {"Bucket": edge.bucket, "Key": key}
+            if self.headers.get("Range"):
+                arguments["Range"] = self.headers["Range"]
+            response: Any
+            try:
+                if self.command == "HEAD":
+                    response = edge.s3.head_object(**arguments)
+                else:
+                    response = edge.s3.get_object(**arguments)
+            except ClientError as error:
+                self._origin_error(error)
+                return
+            headers = response["ResponseMetadata"]["HTTPHeaders"]
+            self.send_response(int(response["ResponseMetadata"]["HTTPStatusCode"]))
+            for name in PASSED_ORIGIN_HEADERS:
+                value = headers.get(name.lower())
+                if value is not None:
+                    self.send_header(name, value)
+            for name, value in headers.items():
+                if name.startswith(("x-amz-meta-", "x-amz-server-side-encryption", "x-amz-version-id")):
+                    self.send_header(name, value)
+            self.send_header("X-Cache", "Miss from cloudfront")
+            self._common_headers()
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            body = response["Body"]
+            try:
+                while chunk := body.read(CHUNK):
+                    self.wfile.write(chunk)
+            finally:
+                body.close()
+
+    return Handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="filegate local edge (run by `python -m local`)")
+    parser.add_argument("--runtime", type=Path, required=True, help="runtime.json written by the local mode")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    runtime = json.loads(args.runtime.read_text())
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(Edge(runtime)))
+    print(f"local edge on http://127.0.0.1:{args.port} (pid {os.getpid()})", flush=True)
+    serve_until_signalled(server)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

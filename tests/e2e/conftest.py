@@ -1,0 +1,107 @@
+"""End-to-end fixtures: one local mode per test session, started and stopped here.
+
+The session fixture starts ``python -m local`` on free ports in a temporary data folder, waits
+for ``endpoints.json`` (the tooling contract of DESIGN.md decision 8), and on teardown sends
+SIGTERM and checks that every process it started is gone. To iterate quickly against a local
+mode that is already running, set ``FILEGATE_LOCAL_DATA_DIR`` to its data folder (e.g.
+``.local``): the tests then use it and leave it running.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+
+from local.launcher import LaunchError, launched, load
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+START_TIMEOUT = 180
+
+
+@dataclass(frozen=True)
+class Local:
+    """What a test needs to drive the local mode."""
+
+    endpoints: dict[str, Any]
+    runtime: dict[str, Any]
+    data_dir: Path
+
+    @property
+    def api(self) -> str:
+        return str(self.endpoints["api"])
+
+    @property
+    def edge(self) -> str:
+        return str(self.endpoints["edge"])
+
+    @property
+    def s3_url(self) -> str:
+        return str(self.endpoints["s3"])
+
+    @property
+    def issuer(self) -> str:
+        return str(self.endpoints["issuer"])
+
+    @property
+    def bucket(self) -> str:
+        return str(self.endpoints["bucket"])
+
+    @property
+    def region(self) -> str:
+        return str(self.endpoints["region"])
+
+    @property
+    def demo(self) -> str:
+        return str(self.endpoints["demo"])
+
+    def token(self, **claims: Any) -> str:
+        response = requests.post(f"{self.issuer}/token", json=claims, timeout=10)
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def s3(self, access_key: str, secret_key: str) -> Any:
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.s3_url, region_name=self.region,
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+
+    @property
+    def uploader_s3(self) -> Any:
+        return self.s3(self.runtime["uploader_access_key"], self.runtime["uploader_secret_key"])
+
+    @property
+    def edge_s3(self) -> Any:
+        return self.s3(self.runtime["edge_access_key"], self.runtime["edge_secret_key"])
+
+
+@pytest.fixture(scope="session")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    existing = os.environ.get("FILEGATE_LOCAL_DATA_DIR")
+    if existing:
+        run = load(Path(existing).resolve())
+        yield Local(endpoints=run.endpoints, runtime=run.runtime, data_dir=run.data_dir)
+        return
+    # Given a local mode of our own, on free ports, in a fresh data folder
+    data_dir = tmp_path_factory.mktemp("filegate-local")
+    try:
+        with launched(data_dir, timeout=START_TIMEOUT) as run:
+            yield Local(endpoints=run.endpoints, runtime=run.runtime, data_dir=run.data_dir)
+    except LaunchError as error:
+        pytest.fail(str(error))
+    # Then stopping it stops every process it started, and takes endpoints.json away
+    assert not run.leftovers, f"processes left running after local mode stopped: {run.leftovers}"
+    assert not (data_dir / "endpoints.json").exists(), "endpoints.json must go when local mode stops"
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

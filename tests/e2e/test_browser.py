@@ -1,0 +1,95 @@
+"""The demo page in headless Chromium (Debian's ``chromium``, driven by Playwright).
+
+Logs in as a demo user, uploads a file (presigned POST from the browser, with the progress
+bar), downloads it through the signed URL and checks the bytes, sees the refusal of an
+oversize file in plain words, and saves a screenshot to tests/e2e/artifacts/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Local
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+    "--no-first-run", "--disable-component-update", "--disable-sync",
+]
+# A .docx: Chromium saves it (a PDF it would show in its viewer, since the local S3 keeps no
+# Content-Disposition from a POST; see local/README.md).
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+CV = b"PK\x03\x04" + b"a CV uploaded from the browser\n" * 2000
+
+
+@pytest.fixture(scope="module")
+def browser_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is not installed: run `bash local/install.sh`")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        context = browser.new_context(accept_downloads=True, viewport={"width": 1100, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def test_demo_page_upload_download_and_refusal(local: Local, browser_page: Any, artifacts: Path) -> None:
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    # Given the demo page, logged in as Alice (careers)
+    page.goto(local.demo)
+    page.wait_for_selector("body[data-ready=true]")
+    page.select_option("#user", "alice")
+    page.click("#login-button")
+    page.wait_for_selector("#whoami:has-text('Logged in as Alice')")
+
+    # When she uploads her CV
+    page.select_option("#rule", "cv")
+    page.set_input_files("#file", {"name": "My CV.docx", "mimeType": DOCX, "buffer": CV})
+    page.click("#upload-button")
+    # Then the page reports it, the progress bar is full, and the file is listed
+    page.wait_for_selector("#upload-status:has-text('Uploaded My CV.docx')")
+    assert page.eval_on_selector("#progress", "el => el.value") == 100
+    key = page.locator("button.download").first.get_attribute("data-key")
+    assert key and key.startswith("private/users/") and "/cv/" in key and key.endswith(".docx")
+    button = page.locator(f'button.download[data-key="{key}"]')
+
+    # When she downloads it, Then the browser saves exactly her bytes, fetched through the signed URL
+    with page.expect_download() as download_info:
+        button.click()
+    download = download_info.value
+    assert download.url.startswith(local.edge) and "Signature=" in download.url and "Key-Pair-Id=" in download.url
+    saved = Path(download.path()).read_bytes()
+    assert hashlib.sha256(saved).hexdigest() == hashlib.sha256(CV).hexdigest()
+
+    # When she tries a file larger than the rule allows, Then she is told so in plain words
+    page.goto(local.demo)  # the download navigated; come back as a user would
+    page.wait_for_selector("body[data-ready=true]")
+    page.select_option("#user", "alice")
+    page.click("#login-button")
+    page.wait_for_selector("#whoami:has-text('Logged in as Alice')")
+    page.select_option("#rule", "cv")
+    oversize = b"%PDF-" + b"\0" * (10 * 1024 * 1024 + 1)
+    page.set_input_files("#file", {"name": "huge.pdf", "mimeType": "application/pdf", "buffer": oversize})
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-error:has-text('too large')")
+    assert "10 MB" in page.inner_text("#upload-error")
+    assert page.locator("button.download").count() >= 1  # her CV is still listed
+
+    page.screenshot(path=str(artifacts / "demo-page.png"), full_page=True)
+    assert not errors, errors

@@ -1,0 +1,404 @@
+"""The local S3 (Ceph radosgw) must refuse what Amazon S3 refuses, and accept what it accepts.
+
+Each case states the behaviour S3's documentation gives (presigned POST: "Browser-based
+uploads using POST" and "Creating a POST policy"; presigned URLs: "Authenticating requests:
+query parameters (SigV4)"; CORS: "Configuring cross-origin resource sharing"). The end-to-end
+tests lean on these refusals, so a change of emulator or version must not quietly weaken them:
+if a case fails here, the local mode no longer proves what the tests claim.
+
+Policies are built here with boto3 directly (not through the API), in the shape the upload
+handler mints: exact key, exact Content-Type, a size range, SSE-KMS fields, metadata,
+Content-Disposition and success_action_status.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.conftest import Local
+
+pytestmark = pytest.mark.e2e
+
+MAX_BYTES = 1024
+ORIGIN = "http://127.0.0.1:8080"  # one of the dev config's frontend_origins
+#: S3 names a bad POST signature SignatureDoesNotMatch (an unknown key InvalidAccessKeyId);
+#: radosgw answers both with the same 403 as AccessDenied. The refusal is what matters here.
+POST_SIGNATURE_CODES = ("SignatureDoesNotMatch", "AccessDenied")
+
+
+def _key(prefix: str = "private/users/conformance/cv") -> str:
+    return f"{prefix}/{uuid.uuid4().hex}.pdf"
+
+
+def presigned_post(local: Local, key: str, *, expires_in: int = 300, client: Any = None) -> dict[str, Any]:
+    fields = {
+        "Content-Type": "application/pdf",
+        "Content-Disposition": 'attachment; filename="cv.pdf"',
+        "success_action_status": "201",
+        "x-amz-meta-rule": "cv",
+        "x-amz-server-side-encryption": "aws:kms",
+        "x-amz-server-side-encryption-aws-kms-key-id": local.runtime["bucket_kms_key_arn"],
+    }
+    conditions: list[Any] = [{name: value} for name, value in fields.items()]
+    conditions.append(["content-length-range", 1, MAX_BYTES])
+    s3 = client or local.uploader_s3
+    post: dict[str, Any] = s3.generate_presigned_post(Bucket=local.bucket, Key=key, Fields=fields,
+                                                      Conditions=conditions, ExpiresIn=expires_in)
+    return post
+
+
+def send(post: dict[str, Any], *, body: bytes = b"%PDF-1.7 conformance", drop: tuple[str, ...] = (),
+         override: dict[str, str] | None = None, extra: dict[str, str] | None = None) -> requests.Response:
+    fields = {name: value for name, value in post["fields"].items() if name not in drop}
+    fields.update(override or {})
+    fields.update(extra or {})
+    # The file must be the last part of the form (S3 ignores fields after it).
+    return requests.post(post["url"], data=fields, files={"file": ("cv.pdf", body, "application/pdf")}, timeout=30)
+
+
+def exists(local: Local, key: str) -> bool:
+    try:
+        local.edge_s3.head_object(Bucket=local.bucket, Key=key)
+    except local.edge_s3.exceptions.ClientError:
+        return False
+    return True
+
+
+def refused(response: requests.Response, status: int, local: Local, key: str, *codes: str) -> None:
+    assert response.status_code == status, (response.status_code, response.text[:300])
+    if codes:
+        assert any(f"<Code>{code}</Code>" in response.text for code in codes), response.text[:300]
+    assert not exists(local, key), "a refused upload must not create the object"
+
+
+def tamper(signature: str) -> str:
+    """Change one hex digit of a signature."""
+    last = signature[-1]
+    return signature[:-1] + ("0" if last != "0" else "1")
+
+
+# --- presigned POST -------------------------------------------------------------------------
+
+def test_post_within_the_policy_is_accepted(local: Local) -> None:
+    # Given a presigned POST for one key
+    key = _key()
+    post = presigned_post(local, key)
+    # When the browser sends exactly the fields and a file within the size range
+    response = send(post)
+    # Then S3 stores it and answers 201 with the key (success_action_status), encrypted with the KMS key
+    assert response.status_code == 201, response.text
+    assert f"<Key>{key}</Key>" in response.text
+    head = local.edge_s3.head_object(Bucket=local.bucket, Key=key)
+    assert head["ContentType"] == "application/pdf"
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["Metadata"]["rule"] == "cv"
+
+
+def test_post_oversize_is_refused(local: Local) -> None:
+    key = _key()
+    refused(send(presigned_post(local, key), body=b"x" * (MAX_BYTES + 1)), 400, local, key, "EntityTooLarge")
+
+
+def test_post_empty_file_is_refused(local: Local) -> None:
+    key = _key()
+    refused(send(presigned_post(local, key), body=b""), 400, local, key, "EntityTooSmall")
+
+
+def test_post_wrong_content_type_is_refused(local: Local) -> None:
+    # An SVG declared where the policy pins application/pdf (the stored-XSS trap)
+    key = _key()
+    refused(send(presigned_post(local, key), override={"Content-Type": "image/svg+xml"}), 403, local, key,
+            "AccessDenied")
+
+
+def test_post_missing_content_type_is_refused(local: Local) -> None:
+    key = _key()
+    refused(send(presigned_post(local, key), drop=("Content-Type",)), 403, local, key, "AccessDenied")
+
+
+def test_post_to_another_key_is_refused(local: Local) -> None:
+    key = _key()
+    other = _key("private/users/someone-else/cv")
+    refused(send(presigned_post(local, key), override={"key": other}), 403, local, other, "AccessDenied")
+    assert not exists(local, key)
+
+
+def test_post_with_tampered_signature_is_refused(local: Local) -> None:
+    key = _key()
+    post = presigned_post(local, key)
+    refused(send(post, override={"x-amz-signature": tamper(post["fields"]["x-amz-signature"])}), 403, local, key,
+            *POST_SIGNATURE_CODES)
+
+
+def test_post_with_edited_policy_is_refused(local: Local) -> None:
+    # Given a policy whose size limit the client raised without re-signing
+    key = _key()
+    post = presigned_post(local, key)
+    policy = json.loads(base64.b64decode(post["fields"]["policy"]))
+    for condition in policy["conditions"]:
+        if isinstance(condition, list) and condition[0] == "content-length-range":
+            condition[2] = 10 * MAX_BYTES
+    edited = base64.b64encode(json.dumps(policy).encode()).decode()
+    # Then the signature no longer matches
+    refused(send(post, override={"policy": edited}, body=b"x" * (2 * MAX_BYTES)), 403, local, key,
+            *POST_SIGNATURE_CODES)
+
+
+def test_post_with_extra_field_is_refused(local: Local) -> None:
+    # Every form field must be named by a policy condition ("Extra input fields")
+    key = _key()
+    refused(send(presigned_post(local, key), extra={"x-amz-meta-owner": "attacker"}), 403, local, key,
+            "AccessDenied")
+
+
+def test_post_with_unknown_access_key_is_refused(local: Local) -> None:
+    key = _key()
+    stranger = local.s3("AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
+    refused(send(presigned_post(local, key, client=stranger)), 403, local, key, "InvalidAccessKeyId",
+            *POST_SIGNATURE_CODES)
+
+
+def test_post_missing_sse_field_is_refused(local: Local) -> None:
+    key = _key()
+    refused(send(presigned_post(local, key), drop=("x-amz-server-side-encryption",)), 403, local, key,
+            "AccessDenied")
+
+
+def test_post_with_other_sse_value_is_refused(local: Local) -> None:
+    key = _key()
+    refused(send(presigned_post(local, key), override={"x-amz-server-side-encryption": "AES256"}), 403, local,
+            key, "AccessDenied")
+
+
+def test_post_missing_content_disposition_is_refused(local: Local) -> None:
+    key = _key()
+    refused(send(presigned_post(local, key), drop=("Content-Disposition",)), 403, local, key, "AccessDenied")
+
+
+def test_post_missing_metadata_field_is_refused(local: Local) -> None:
+    key = _key()
+    refused(send(presigned_post(local, key), drop=("x-amz-meta-rule",)), 403, local, key, "AccessDenied")
+
+
+def test_post_with_other_success_status_is_refused(local: Local) -> None:
+    key = _key()
+    refused(send(presigned_post(local, key), override={"success_action_status": "200"}), 403, local, key,
+            "AccessDenied")
+
+
+def test_post_without_policy_and_signature_is_refused(local: Local) -> None:
+    # An anonymous form POST into the private bucket
+    key = _key()
+    response = requests.post(f"{local.s3_url}/{local.bucket}", data={"key": key, "Content-Type": "application/pdf"},
+                             files={"file": ("cv.pdf", b"%PDF-", "application/pdf")}, timeout=30)
+    refused(response, 403, local, key, "AccessDenied")
+
+
+# --- expiry (one wait for every expired case) ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def expired(local: Local) -> dict[str, Any]:
+    # Given credentials minted to live one second, then a wait past their expiry
+    post_key = _key()
+    get_key = _key()
+    local.uploader_s3.put_object(Bucket=local.bucket, Key=get_key, Body=b"expired-get",
+                                 ContentType="application/pdf")
+    put_key = _key()
+    artifacts = {
+        "post": (post_key, presigned_post(local, post_key, expires_in=1)),
+        "get": local.edge_s3.generate_presigned_url("get_object", Params={"Bucket": local.bucket, "Key": get_key},
+                                                    ExpiresIn=1),
+        "put": (put_key, local.uploader_s3.generate_presigned_url(
+            "put_object", Params={"Bucket": local.bucket, "Key": put_key, "ContentType": "application/pdf"},
+            ExpiresIn=1)),
+    }
+    time.sleep(2.2)
+    return artifacts
+
+
+def test_post_after_expiry_is_refused(local: Local, expired: dict[str, Any]) -> None:
+    key, post = expired["post"]
+    refused(send(post), 403, local, key, "AccessDenied")
+
+
+def test_presigned_get_after_expiry_is_refused(expired: dict[str, Any]) -> None:
+    response = requests.get(expired["get"], timeout=30)
+    assert response.status_code == 403, response.text
+    assert "<Code>AccessDenied</Code>" in response.text
+
+
+def test_presigned_put_after_expiry_is_refused(local: Local, expired: dict[str, Any]) -> None:
+    key, url = expired["put"]
+    response = requests.put(url, data=b"%PDF-", headers={"Content-Type": "application/pdf"}, timeout=30)
+    refused(response, 403, local, key, "AccessDenied")
+
+
+# --- presigned GET ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def stored(local: Local) -> str:
+    key = _key()
+    local.uploader_s3.put_object(Bucket=local.bucket, Key=key, Body=b"stored-object", ContentType="application/pdf")
+    return key
+
+
+def presigned_get(local: Local, key: str, client: Any = None) -> str:
+    s3 = client or local.edge_s3
+    return str(s3.generate_presigned_url("get_object", Params={"Bucket": local.bucket, "Key": key}, ExpiresIn=300))
+
+
+def test_presigned_get_is_accepted(local: Local, stored: str) -> None:
+    response = requests.get(presigned_get(local, stored), timeout=30)
+    assert response.status_code == 200
+    assert response.content == b"stored-object"
+
+
+def test_presigned_get_with_tampered_signature_is_refused(local: Local, stored: str) -> None:
+    url = presigned_get(local, stored)
+    signature = url.rsplit("X-Amz-Signature=", 1)[1]
+    response = requests.get(url.replace(signature, tamper(signature)), timeout=30)
+    assert response.status_code == 403
+    assert "<Code>SignatureDoesNotMatch</Code>" in response.text
+
+
+def test_presigned_get_signature_reused_on_another_key_is_refused(local: Local, stored: str) -> None:
+    other = _key()
+    local.uploader_s3.put_object(Bucket=local.bucket, Key=other, Body=b"other", ContentType="application/pdf")
+    url = presigned_get(local, stored)
+    response = requests.get(url.replace(stored, other), timeout=30)
+    assert response.status_code == 403
+    assert "<Code>SignatureDoesNotMatch</Code>" in response.text
+
+
+def test_presigned_get_with_unknown_access_key_is_refused(local: Local, stored: str) -> None:
+    stranger = local.s3("AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
+    response = requests.get(presigned_get(local, stored, stranger), timeout=30)
+    assert response.status_code == 403
+    assert "<Code>InvalidAccessKeyId</Code>" in response.text
+
+
+def test_presigned_get_by_the_uploader_is_refused_by_the_bucket_policy(local: Local, stored: str) -> None:
+    # DESIGN.md decision 3: reads only through the distribution; the upload role signing a GET
+    # must fail. radosgw enforces the local bucket policy that says so.
+    response = requests.get(presigned_get(local, stored, local.uploader_s3), timeout=30)
+    assert response.status_code == 403
+    assert "<Code>AccessDenied</Code>" in response.text
+
+
+# --- presigned PUT ---------------------------------------------------------------------------
+
+def presigned_put(local: Local, key: str, client: Any = None) -> str:
+    s3 = client or local.uploader_s3
+    return str(s3.generate_presigned_url(
+        "put_object", Params={"Bucket": local.bucket, "Key": key, "ContentType": "application/pdf"}, ExpiresIn=300))
+
+
+def test_presigned_put_is_accepted(local: Local) -> None:
+    key = _key()
+    response = requests.put(presigned_put(local, key), data=b"%PDF-", headers={"Content-Type": "application/pdf"},
+                            timeout=30)
+    assert response.status_code == 200, response.text
+    assert exists(local, key)
+
+
+def test_presigned_put_with_tampered_signature_is_refused(local: Local) -> None:
+    key = _key()
+    url = presigned_put(local, key)
+    signature = url.rsplit("X-Amz-Signature=", 1)[1]
+    response = requests.put(url.replace(signature, tamper(signature)), data=b"%PDF-",
+                            headers={"Content-Type": "application/pdf"}, timeout=30)
+    refused(response, 403, local, key, "SignatureDoesNotMatch")
+
+
+def test_presigned_put_signature_reused_on_another_key_is_refused(local: Local) -> None:
+    key, other = _key(), _key()
+    response = requests.put(presigned_put(local, key).replace(key, other), data=b"%PDF-",
+                            headers={"Content-Type": "application/pdf"}, timeout=30)
+    refused(response, 403, local, other, "SignatureDoesNotMatch")
+
+
+def test_presigned_put_with_unknown_access_key_is_refused(local: Local) -> None:
+    key = _key()
+    stranger = local.s3("AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
+    response = requests.put(presigned_put(local, key, stranger), data=b"%PDF-",
+                            headers={"Content-Type": "application/pdf"}, timeout=30)
+    refused(response, 403, local, key, "InvalidAccessKeyId")
+
+
+def test_presigned_put_with_other_content_type_is_refused(local: Local) -> None:
+    # Content-Type is a signed header of this URL
+    key = _key()
+    response = requests.put(presigned_put(local, key), data=b"<svg/>", headers={"Content-Type": "image/svg+xml"},
+                            timeout=30)
+    refused(response, 403, local, key, "SignatureDoesNotMatch")
+
+
+# --- anonymous access ------------------------------------------------------------------------
+
+def test_anonymous_get_is_refused(local: Local, stored: str) -> None:
+    response = requests.get(f"{local.s3_url}/{local.bucket}/{stored}", timeout=30)
+    assert response.status_code == 403
+    assert "<Code>AccessDenied</Code>" in response.text
+
+
+def test_anonymous_put_is_refused(local: Local) -> None:
+    key = _key()
+    response = requests.put(f"{local.s3_url}/{local.bucket}/{key}", data=b"%PDF-", timeout=30)
+    refused(response, 403, local, key, "AccessDenied")
+
+
+def test_anonymous_list_is_refused(local: Local) -> None:
+    response = requests.get(f"{local.s3_url}/{local.bucket}?list-type=2", timeout=30)
+    assert response.status_code == 403
+    assert "<Code>AccessDenied</Code>" in response.text
+
+
+# --- CORS ------------------------------------------------------------------------------------
+
+def preflight(local: Local, origin: str, method: str = "POST", headers: str = "content-type") -> requests.Response:
+    return requests.options(f"{local.s3_url}/{local.bucket}", timeout=30, headers={
+        "Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": headers})
+
+
+def test_cors_preflight_from_a_configured_origin_is_allowed(local: Local) -> None:
+    response = preflight(local, ORIGIN)
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+
+
+def test_cors_preflight_from_another_origin_is_refused(local: Local) -> None:
+    response = preflight(local, "https://evil.example")
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cors_preflight_for_another_method_is_refused(local: Local) -> None:
+    response = preflight(local, ORIGIN, method="PUT")
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cors_preflight_for_another_header_is_refused(local: Local) -> None:
+    response = preflight(local, ORIGIN, headers="content-type,x-evil")
+    assert response.status_code == 403
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_cors_post_response_exposes_etag_and_location(local: Local) -> None:
+    key = _key()
+    post = presigned_post(local, key)
+    response = requests.post(post["url"], data=post["fields"], headers={"Origin": ORIGIN}, timeout=30,
+                             files={"file": ("cv.pdf", b"%PDF-", "application/pdf")})
+    assert response.status_code == 201
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    exposed = response.headers["Access-Control-Expose-Headers"].lower()
+    assert "etag" in exposed and "location" in exposed
