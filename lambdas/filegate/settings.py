@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from filegate.domain.principals import is_role_arn
 from filegate.domain.rules import Rule, RuleConfigError, parse_rules, rules_by_name
 
 _BASE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
@@ -37,8 +38,9 @@ ENVIRONMENT: Mapping[str, str] = {
     "signature_cache_seconds": "FILEGATE_SIGNATURE_CACHE_SECONDS",
     "s3_addressing_style": "FILEGATE_S3_ADDRESSING_STYLE",
     "cookie_domain": "FILEGATE_COOKIE_DOMAIN",
+    "backend_principals": "FILEGATE_BACKEND_PRINCIPALS",
 }
-_JSON_SETTINGS = frozenset({"rules", "signing_slots"})
+_JSON_SETTINGS = frozenset({"rules", "signing_slots", "backend_principals"})
 _SEVEN_DAYS = 7 * 24 * 3600
 
 
@@ -54,8 +56,9 @@ class SigningSlot(BaseModel):
     public_key_id: str
     kms_key_id: str | None = None
     secret_name: str | None = None
-    #: ``ECDSA_SHA_256`` for ``ECC_NIST_P256`` keys, ``RSASSA_PKCS1_V1_5_SHA_256`` for ``RSA_2048``.
-    kms_signing_algorithm: Literal["ECDSA_SHA_256", "RSASSA_PKCS1_V1_5_SHA_256"] = "ECDSA_SHA_256"
+    #: KMS slots are ``ECC_NIST_P256`` keys (the only kind the stack makes, and the only
+    #: algorithm the key policy allows): kept as a field so that any other value fails at start.
+    kms_signing_algorithm: Literal["ECDSA_SHA_256"] = "ECDSA_SHA_256"
 
     @field_validator("public_key_id")
     @classmethod
@@ -84,12 +87,24 @@ class Settings(BaseModel):
     signature_cache_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     s3_addressing_style: Literal["virtual", "path"] = "virtual"
     cookie_domain: str | None = None
+    #: IAM role ARNs whose sessions may call the ``/backend/`` routes (none: nobody may).
+    backend_principals: tuple[str, ...] = ()
     region: str | None = None
 
     @field_validator("rules", mode="before")
     @classmethod
     def _rules(cls, value: object) -> tuple[Rule, ...]:
         return parse_rules(value, setting=ENVIRONMENT["rules"])
+
+    @field_validator("backend_principals", mode="before")
+    @classmethod
+    def _backend_principals(cls, value: object) -> tuple[str, ...]:
+        if not isinstance(value, list | tuple):
+            raise ValueError("must be a JSON list of IAM role ARNs")
+        for index, arn in enumerate(value):
+            if not isinstance(arn, str) or not is_role_arn(arn):
+                raise ValueError(f"[{index}]: {arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        return tuple(value)
 
     @field_validator("download_base_url")
     @classmethod

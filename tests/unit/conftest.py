@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -36,6 +37,8 @@ BUCKET = "filegate-test-files"
 BASE_URL = "https://d111111abcdef8.cloudfront.net"
 PUBLIC_KEY_ID = "K2JCJMDEHXQW5F"
 BACKEND_ARN = "arn:aws:iam::123456789012:role/rails-app"
+#: How API Gateway reports a call signed with that role's session credentials.
+BACKEND_SESSION_ARN = "arn:aws:sts::123456789012:assumed-role/rails-app/i-0abc123"
 
 #: The four seed rules of DESIGN.md decision 6 (the lead keeps the deployed copy in cdk.json).
 SEED_RULES: list[dict[str, Any]] = [
@@ -163,6 +166,7 @@ def filegate_env(*, kms_key_id: str | None = None, secret_name: str | None = Non
         "FILEGATE_SIGNER": signer,
         "FILEGATE_SIGNING_SLOTS": json.dumps({"k2026a": slot}),
         "FILEGATE_ACTIVE_SLOT": "k2026a",
+        "FILEGATE_BACKEND_PRINCIPALS": json.dumps([BACKEND_ARN]),
     }
     env.update(overrides)
     return env
@@ -205,3 +209,21 @@ def configure(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     yield apply
     Minting.reset()
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    """Every line the handlers' Powertools logger writes, formatted exactly as in Lambda."""
+    from filegate.handlers.common import logger
+
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    collector = Collect()
+    collector.setFormatter(logger.registered_formatter)
+    logging.getLogger("filegate").addHandler(collector)
+    yield lines
+    logging.getLogger("filegate").removeHandler(collector)

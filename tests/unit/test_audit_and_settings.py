@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import pytest
-from conftest import BACKEND_ARN, SEED_RULES, Minting, api_event, body, careers
+from conftest import (
+    BACKEND_ARN,
+    REGION,
+    SEED_RULES,
+    Minting,
+    api_event,
+    body,
+    careers,
+    create_kms_key,
+    filegate_env,
+)
 
 from filegate.settings import Settings, SettingsError
 
@@ -20,24 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CV_KEY = "private/users/alice/cv/0123456789abcdef0123456789abcdef.pdf"
 AUDIT_FIELDS = {"event", "action", "channel", "route", "status", "code", "reason", "rule", "key", "expires_at",
                 "ip_range", "starts_at", "sub", "org_id", "groups", "principal", "source_ip", "request_id"}
-
-
-@pytest.fixture
-def logs() -> Iterator[list[str]]:
-    """Every line the handlers' Powertools logger writes, formatted exactly as in Lambda."""
-    from filegate.handlers.common import logger
-
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    collector = Collect()
-    collector.setFormatter(logger.registered_formatter)
-    logging.getLogger("filegate").addHandler(collector)
-    yield lines
-    logging.getLogger("filegate").removeHandler(collector)
 
 
 def _audits(lines: list[str]) -> list[dict[str, Any]]:
@@ -65,28 +56,126 @@ def test_every_mint_and_refusal_writes_one_audit_record(minting: Minting, logs: 
     assert backend["channel"] == "backend" and backend["principal"] == BACKEND_ARN and backend["sub"] == "alice"
 
 
+TOKEN = "secret-token-value"  # the bearer token every api_event carries
+
+
+def _output(logs: list[str], capfd: pytest.CaptureFixture[str]) -> str:
+    """Everything a request left behind: log records, metrics, anything printed."""
+    captured = capfd.readouterr()
+    return "\n".join(logs) + captured.out + captured.err
+
+
+def _leaked(output: str, secrets: dict[str, str]) -> list[str]:
+    """The names of the secrets found in the output, each checked on its own."""
+    assert all(len(value) >= 16 for value in secrets.values()), secrets  # long enough to mean something
+    return [name for name, value in secrets.items() if value in output]
+
+
+def test_the_leak_check_can_fail(minting: Minting, logs: list[str], capfd: pytest.CaptureFixture[str]) -> None:
+    # Given a minted URL that is then (wrongly) logged and printed
+    from filegate.handlers.common import logger
+    url = body(minting.download(api_event("/downloads", {"key": CV_KEY}, claims=careers("alice"))))["url"]
+    signature = parse_qs(urlsplit(url).query)["Signature"][0]
+    logger.info("oops", extra={"url": url})
+    print(signature)
+    # Then the check finds both
+    assert _leaked(_output(logs, capfd), {"url": url, "signature": signature}) == ["url", "signature"]
+
+
 def test_no_url_signature_or_token_in_any_log_line(minting: Minting, logs: list[str],
                                                    capfd: pytest.CaptureFixture[str]) -> None:
-    responses = [
-        minting.upload(api_event("/uploads", {"rule": "cv", "content_type": "application/pdf", "size": 5},
-                                 claims=careers("alice"))),
-        minting.download(api_event("/downloads", {"key": CV_KEY}, claims=careers("alice"))),
-        minting.download(api_event("/downloads", {"key": CV_KEY, "ip": "1.2.3.4"}, claims=careers("alice"))),
-        minting.download(api_event("/downloads/cookies", {"prefix": "private/users/alice/"}, claims=careers("alice"))),
-    ]
-    captured = capfd.readouterr()
-    output = "\n".join(logs) + captured.out + captured.err  # log records, metrics, anything printed
-    assert len(_audits(logs)) == 4
-    secrets = {"secret-token-value", "Bearer"}
-    upload = body(responses[0])
-    secrets |= {upload["url"] + upload["key"], upload["fields"]["policy"], upload["fields"]["x-amz-signature"]}
-    for response in responses[1:3]:
-        url = body(response)["url"]
+    # Given every kind of mint: upload, canned and custom URLs, cookies, a backend URL
+    upload = body(minting.upload(api_event("/uploads", {"rule": "cv", "content_type": "application/pdf", "size": 5},
+                                           claims=careers("alice"))))
+    urls = [body(minting.download(api_event("/downloads", request, claims=careers("alice"))))["url"]
+            for request in ({"key": CV_KEY}, {"key": CV_KEY, "ip": "1.2.3.4"})]
+    urls.append(body(minting.download(api_event("/backend/downloads", {
+        "key": CV_KEY, "expires_in": 100, "on_behalf_of": {"sub": "alice", "groups": ["careers"]}},
+        iam_arn=BACKEND_ARN)))["url"])
+    cookies = body(minting.download(api_event("/downloads/cookies", {"prefix": "private/users/alice/"},
+                                              claims=careers("alice"))))["cookies"]
+    output = _output(logs, capfd)
+    assert len(_audits(logs)) == 5
+    # Then no URL, signature, policy or token appears anywhere, each checked on its own
+    secrets = {"bearer token": TOKEN, "upload x-amz-signature": upload["fields"]["x-amz-signature"],
+               "upload policy": upload["fields"]["policy"],
+               "cookie signature": cookies["CloudFront-Signature"], "cookie policy": cookies["CloudFront-Policy"]}
+    for index, url in enumerate(urls):
         query = parse_qs(urlsplit(url).query)
-        secrets |= {url, "Signature=", query["Signature"][0], *query.get("Policy", [])}
-    cookies = body(responses[3])["cookies"]
-    secrets |= {cookies["CloudFront-Signature"], cookies["CloudFront-Policy"]}
-    assert output and all(secret not in output for secret in secrets)
+        secrets[f"url {index}"] = url
+        secrets[f"url {index} Signature"] = query["Signature"][0]
+        if "Policy" in query:
+            secrets[f"url {index} Policy"] = query["Policy"][0]
+    assert "url 1 Policy" in secrets  # the custom-policy URL carries one
+    assert _leaked(output, secrets) == []
+
+
+def test_signer_failures_log_no_policy_signature_or_secret(configure: Any, logs: list[str],
+                                                           capfd: pytest.CaptureFixture[str]) -> None:
+    # Given a KMS that fails with an error quoting the policy it was asked to sign
+    from botocore.exceptions import ClientError
+
+    from filegate.domain.cloudfront import cloudfront_b64encode
+    from filegate.handlers import downloads
+    minting = configure(**filegate_env(kms_key_id=create_kms_key()))
+    signed: list[bytes] = []
+
+    def failing_sign(**request: Any) -> dict[str, Any]:
+        signed.append(request["Message"])
+        raise ClientError({"Error": {"Code": "KMSInternalException", "Message": f"cannot sign {request['Message']!r}"}},
+                          "Sign")
+
+    downloads.runtime().signer._signer._client.sign = failing_sign  # type: ignore[attr-defined]
+    # When URLs and cookies are asked for / Then 503s
+    for path, request in (("/downloads", {"key": CV_KEY, "ip": "1.2.3.4"}),
+                          ("/downloads/cookies", {"prefix": "private/users/alice/"})):
+        response = minting.download(api_event(path, request, claims=careers("alice")))
+        assert response["statusCode"] == 503, response["body"]
+    # And the logs hold neither the policies (raw or as sent in a URL) nor the token
+    output = _output(logs, capfd)
+    assert len(signed) == 2 and "signing dependency failed" in output
+    secrets = {"bearer token": TOKEN}
+    for index, message in enumerate(signed):
+        secrets[f"policy {index}"] = message.decode()
+        secrets[f"policy {index} encoded"] = cloudfront_b64encode(message)
+    assert _leaked(output, secrets) == []
+
+
+def test_secret_signer_failures_log_no_key_material(configure: Any, logs: list[str],
+                                                    capfd: pytest.CaptureFixture[str]) -> None:
+    # Given a signing secret holding something that is not a usable key
+    material = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+    pem = f"-----BEGIN PRIVATE KEY-----\n{material}\n-----END PRIVATE KEY-----\n"
+    boto3.client("secretsmanager", region_name=REGION).create_secret(Name="filegate/edge/k2026a", SecretString=pem)
+    minting = configure(**filegate_env(secret_name="filegate/edge/k2026a", signer="secret"))
+    # When a URL is asked for / Then a 503 whose logs hold neither the secret nor the token
+    response = minting.download(api_event("/downloads", {"key": CV_KEY}, claims=careers("alice")))
+    assert response["statusCode"] == 503
+    assert _leaked(_output(logs, capfd), {"key material": material, "bearer token": TOKEN}) == []
+
+
+def test_unexpected_errors_log_no_url_or_signature(minting: Minting, logs: list[str],
+                                                   capfd: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a failure after the URL is signed, with an exception message quoting it
+    from filegate.handlers import downloads
+    minted: list[str] = []
+
+    def failing_success(status: int, response: Any, **headers: Any) -> Any:
+        minted.append(response.url)
+        raise RuntimeError(f"could not send {response!r}")
+
+    monkeypatch.setattr(downloads, "success", failing_success)
+    # When a URL is asked for
+    response = minting.download(api_event("/downloads", {"key": CV_KEY, "ip": "1.2.3.4"}, claims=careers("alice")))
+    # Then a 500 that logs where it failed, but not the URL, its signature or policy, or the token
+    assert response["statusCode"] == 500 and body(response)["error"]["code"] == "internal_error"
+    output = _output(logs, capfd)
+    assert "unexpected error" in output and "RuntimeError" in output and "failing_success" in output
+    query = parse_qs(urlsplit(minted[0]).query)
+    secrets = {"url": minted[0], "Signature": query["Signature"][0], "Policy": query["Policy"][0],
+               "bearer token": TOKEN}
+    assert _leaked(output, secrets) == []
 
 
 def test_settings_from_environment(minting: Minting) -> None:

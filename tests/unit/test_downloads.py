@@ -41,20 +41,16 @@ def _secret_key(kind: str) -> tuple[str, bytes]:
     return pem, der
 
 
-SIGNERS = ["kms-ecdsa", "kms-rsa", "secret-ecdsa", "secret-rsa"]
+#: KMS slots are ECDSA P-256 only (the stack's keys, the key policy's algorithm); the secret
+#: signer also takes RSA-2048.
+SIGNERS = ["kms-ecdsa", "secret-ecdsa", "secret-rsa"]
 
 
 def configure_signer(configure: Any, variant: str, **overrides: str) -> tuple[Minting, bytes]:
     """filegate with the given signer; returns the public key (DER) CloudFront would hold."""
-    if variant.startswith("kms"):
-        spec = "ECC_NIST_P256" if variant == "kms-ecdsa" else "RSA_2048"
-        key_id = create_kms_key(spec)
-        env = filegate_env(kms_key_id=key_id, **overrides)
-        if variant == "kms-rsa":
-            slots = json.loads(env["FILEGATE_SIGNING_SLOTS"])
-            slots["k2026a"]["kms_signing_algorithm"] = "RSASSA_PKCS1_V1_5_SHA_256"
-            env["FILEGATE_SIGNING_SLOTS"] = json.dumps(slots)
-        return configure(**env), _kms_public_key(key_id)
+    if variant == "kms-ecdsa":
+        key_id = create_kms_key("ECC_NIST_P256")
+        return configure(**filegate_env(kms_key_id=key_id, **overrides)), _kms_public_key(key_id)
     pem, der = _secret_key(variant.removeprefix("secret-"))
     boto3.client("secretsmanager", region_name=REGION).create_secret(Name="filegate/edge/k2026a", SecretString=pem)
     return configure(**filegate_env(secret_name="filegate/edge/k2026a", signer="secret", **overrides)), der
@@ -273,6 +269,76 @@ class TestBackend:
             "key": ALICE_CV, "on_behalf_of": {"sub": "alice", "groups": ["careers"]}}, claims=careers("alice")))
         no_subject = minting.download(api_event("/backend/downloads", {"key": ALICE_CV}, iam_arn=BACKEND_ARN))
         assert no_iam["statusCode"] == 401 and no_subject["statusCode"] == 400
+
+
+#: A distribution host so long that any policy naming it is over KMS's 4096-byte RAW limit.
+LONG_BASE_URL = "https://" + "a" * 60 + ("." + "b" * 60) * 70 + ".example.com"
+
+
+@pytest.mark.parametrize("variant", ["kms-ecdsa", "secret-ecdsa"])
+@pytest.mark.parametrize(("path", "request_body"), [
+    ("/downloads", {"key": ALICE_CV}),
+    ("/downloads", {"key": ALICE_CV, "ip": "203.0.113.9"}),
+    ("/downloads/cookies", {"prefix": "private/users/alice/"}),
+])
+def test_policies_over_4096_bytes_are_refused_before_signing(configure: Any, frozen_clock: float, variant: str,
+                                                             path: str, request_body: dict[str, Any]) -> None:
+    # Given either signer and a resource URL that makes the policy longer than KMS signs RAW
+    minting, _ = configure_signer(configure, variant, FILEGATE_DOWNLOAD_BASE_URL=LONG_BASE_URL)
+    # When Alice asks for her own file
+    response = minting.download(api_event(path, request_body, claims=careers("alice")))
+    # Then both signers refuse it the same way, and neither was asked to sign
+    assert response["statusCode"] == 400, response["body"]
+    assert body(response) == {"error": {"code": "invalid_request", "message": "resource URL too long"}}
+    from filegate.handlers import downloads
+    cache = downloads.runtime().signer.cache  # type: ignore[attr-defined]
+    assert cache.misses == 0 and cache.hits == 0
+
+
+def test_the_policy_limit_is_exactly_4096_bytes() -> None:
+    # Given canned policies of exactly 4096 and 4097 bytes
+    from filegate.domain.cloudfront import MAX_POLICY_BYTES, SigningKey, canned_policy, signed_url
+    from filegate.domain.errors import Refusal
+    signed: list[bytes] = []
+    key = SigningKey(sign=lambda message: signed.append(message) or b"sig", key_pair_id="K1")
+    overhead = len(canned_policy("https://x/", 2_000_000_000))
+    at_limit = "https://x/" + "a" * (MAX_POLICY_BYTES - overhead)
+    # When signed / Then the first is signed as is and the second is refused unsigned
+    signed_url(at_limit, expires=2_000_000_000, key=key)
+    assert len(signed[0]) == MAX_POLICY_BYTES == 4096
+    with pytest.raises(Refusal, match="resource URL too long") as refused:
+        signed_url(at_limit + "a", expires=2_000_000_000, key=key)
+    assert refused.value.status == 400 and len(signed) == 1
+
+
+def test_kms_signer_sends_only_raw_ecdsa_sha_256() -> None:
+    # Given a KMS client that records its calls
+    from filegate.adapters.kms_signer import KmsSigner
+    calls: list[dict[str, Any]] = []
+
+    class Recorder:
+        def sign(self, **request: Any) -> dict[str, Any]:
+            calls.append(request)
+            return {"Signature": b"sig"}
+
+    signer = KmsSigner(Recorder(), key_id="k", key_pair_id="K1")  # type: ignore[arg-type]
+    # When it signs a 4096-byte message, then is handed a longer one
+    assert signer.sign(b"x" * 4096) == b"sig"
+    with pytest.raises(ValueError, match="4096"):
+        signer.sign(b"x" * 4097)
+    # Then KMS saw one RAW ECDSA_SHA_256 request (what the key policy allows), never a DIGEST
+    assert calls == [{"KeyId": "k", "Message": b"x" * 4096, "MessageType": "RAW",
+                      "SigningAlgorithm": "ECDSA_SHA_256"}]
+
+
+def test_kms_slots_refuse_rsa(configure: Any) -> None:
+    # Given a KMS slot configured for RSA signing / Then the settings refuse it at start
+    from filegate.settings import Settings, SettingsError
+    env = filegate_env(kms_key_id="k")
+    slots = json.loads(env["FILEGATE_SIGNING_SLOTS"])
+    slots["k2026a"]["kms_signing_algorithm"] = "RSASSA_PKCS1_V1_5_SHA_256"
+    with pytest.raises(SettingsError, match=r"^FILEGATE_SIGNING_SLOTS\[k2026a\]\[kms_signing_algorithm\]: "):
+        Settings.from_environ({**env, "FILEGATE_SIGNING_SLOTS": json.dumps(slots)})
 
 
 def test_keys_are_path_escaped_in_the_url(configure: Any, frozen_clock: float) -> None:

@@ -1,107 +1,239 @@
 """Properties over many generated requests (hypothesis; 1,000 examples each under the ``ci`` profile).
 
-- no minted key falls outside the caller's rules;
-- no identity gets a URL for another identity's key;
+The oracles are written here, from the design (DESIGN.md decision 6), not taken from the code
+under test: a key is the rule's template filled, by plain string formatting, with the caller's
+own claims, ending in a 32-hex-digit server id and the declared type's extension.
+
+- a minted upload key is exactly that, and only callers in the rule's groups get one;
+- no identity gets a URL for a key built from another identity's claims;
+- a signed cookie only ever covers a prefix filled with the caller's own claims;
 - hostile filenames are refused or neutralised;
 - arbitrary JSON bodies and headers never make a handler raise or answer 5xx.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import unicodedata
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
+import hypothesis
 from conftest import BACKEND_ARN, BASE_URL, SEED_RULES, Minting, api_event, body
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from filegate.domain.identity import Identity
-from filegate.domain.keys import key_in_rule
-from filegate.domain.rules import CONTENT_TYPE_EXTENSIONS, parse_rules
-
-RULES = parse_rules(SEED_RULES)
-RULE_NAMES = [rule["name"] for rule in SEED_RULES]
+RULES_BY_NAME = {rule["name"]: rule for rule in SEED_RULES}
+RULE_NAMES = list(RULES_BY_NAME)
 REUSES_FIXTURE = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+#: The stored extension of each content type the seed rules name (the design's table, by hand).
+EXTENSION = {"application/pdf": "pdf", "application/msword": "doc",
+             "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+             "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+#: Claim values a key may hold (RFC 3986 unreserved plus ``@+:|=``), never ``.`` or ``..``.
+USABLE_CLAIM = re.compile(r"[A-Za-z0-9._~@+:|=-]{1,128}")
+CLAIMS_IN = re.compile(r"\{(sub|org_id)\}")
 
 hostile_text = st.one_of(
     st.text(max_size=40),
     st.sampled_from(["..", ".", "../x", "a/b", "a\\b", "a\x00b", "\u202eabc", "x\u200by", "\uff0e\uff0e",
                      "*", "?", "%2e%2e", "a b", "", "auth0|1", "alice", "bob", "acme"]),
 )
-claim_value = st.one_of(st.sampled_from(["alice", "bob", "acme", "evil", "auth0|42", "x@y.org"]), hostile_text)
-groups = st.lists(st.sampled_from(["careers", "org", "marketing", "admin", "Careers"]), max_size=3)
+common_claim = st.sampled_from(["alice", "bob", "acme", "evil", "auth0|42", "x@y.org"])
+claim_value = st.one_of(common_claim, common_claim, common_claim, hostile_text)  # mostly plausible values
+some_groups = st.lists(st.sampled_from(["careers", "org", "marketing", "admin", "Careers", "careers,ops",
+                                        "org,careers"]), max_size=3)
+group_names = st.one_of(some_groups, some_groups.map(lambda groups: ["careers", "org", *groups]))
 
 
 @st.composite
 def identities(draw: st.DrawFn) -> dict[str, Any]:
-    claims: dict[str, Any] = {"sub": draw(claim_value)}
-    claims["cognito:groups"] = draw(st.one_of(groups.map(lambda g: "[" + " ".join(g) + "]"), groups))
-    if draw(st.booleans()):
-        claims["org_id"] = draw(claim_value)
+    """Claims as the JWT authorizer passes them: half plausible callers, half anything goes."""
+    plausible = draw(st.booleans())
+    value = common_claim if plausible else claim_value
+    claims: dict[str, Any] = {"sub": draw(value)}
+    names = some_groups.map(lambda groups: ["careers", "org", *groups]) if plausible else group_names
+    claims["cognito:groups"] = draw(st.one_of(names.map(lambda g: "[" + " ".join(g) + "]"), names))
+    if plausible or draw(st.booleans()):
+        claims["org_id"] = draw(value)
     return claims
 
 
-def _identity(claims: dict[str, Any]) -> Identity:
-    from filegate.handlers.common import parse_groups
-    strings = {name: value for name, value in claims.items() if isinstance(value, str)}
-    return Identity(sub=claims["sub"], groups=parse_groups(claims["cognito:groups"]), claims=strings)
+def groups_of(claims: dict[str, Any]) -> set[str]:
+    """The caller's groups as the design states them: a JSON list, or "[a b]" split on white space."""
+    value = claims.get("cognito:groups", [])
+    return set(value) if isinstance(value, list) else set(value.strip("[]").split())
+
+
+def verified(claims: dict[str, Any]) -> bool:
+    """A subject the design accepts as a verified identity: 1-256 printable ASCII characters."""
+    sub = claims.get("sub")
+    return isinstance(sub, str) and 0 < len(sub) <= 256 and all(0x20 <= ord(char) <= 0x7E for char in sub)
+
+
+def usable(value: object) -> bool:
+    return isinstance(value, str) and USABLE_CLAIM.fullmatch(value) is not None and value not in {".", ".."}
+
+
+def fill(template: str, claims: dict[str, Any], file: str = "{file}") -> str:
+    """The template with claims put in by string formatting (no filegate code involved)."""
+    return template.format(sub=claims.get("sub"), org_id=claims.get("org_id"), file=file)
+
+
+def file_name_pattern(content_types: list[str]) -> re.Pattern[str]:
+    extensions = "|".join(sorted({EXTENSION[content_type] for content_type in content_types}))
+    return re.compile(rf"^[0-9a-f]{{32}}\.({extensions})$")
+
+
+def claims_used(template: str, claims: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(claims.get(name) for name in CLAIMS_IN.findall(template))
 
 
 @REUSES_FIXTURE
 @given(claims=identities(), rule=st.one_of(st.sampled_from(RULE_NAMES), st.text(max_size=12)),
-       content_type=st.one_of(st.sampled_from(sorted(CONTENT_TYPE_EXTENSIONS)), st.text(max_size=30)),
-       size=st.integers(min_value=-5, max_value=30 * 1024 * 1024))
-def test_minted_upload_keys_lie_inside_the_callers_rule(minting: Minting, claims: dict[str, Any], rule: str,
-                                                        content_type: str, size: int) -> None:
+       content_type=st.one_of(st.sampled_from(sorted(EXTENSION)), st.sampled_from(sorted(EXTENSION)),
+                              st.sampled_from(["APPLICATION/PDF", " image/png", "image/svg+xml"]),
+                              st.text(max_size=30)),
+       size=st.one_of(st.integers(min_value=1, max_value=12 * 1024 * 1024),
+                      st.integers(min_value=-5, max_value=30 * 1024 * 1024)))
+def test_minted_upload_keys_are_the_template_filled_with_the_callers_claims(
+        minting: Minting, claims: dict[str, Any], rule: str, content_type: str, size: int) -> None:
+    # When a caller asks to upload
     response = minting.upload(api_event("/uploads", {"rule": rule, "content_type": content_type, "size": size},
                                         claims=claims))
     assert 200 <= response["statusCode"] < 500
-    if response["statusCode"] != 201:
+    hypothesis.event(f"status {response['statusCode']}")
+    seed = RULES_BY_NAME.get(rule)
+    declared = content_type.strip().lower()
+    expected_ok = (seed is not None and verified(claims) and "upload" in seed["actions"]
+                   and bool(groups_of(claims) & set(seed["groups"]))
+                   and all(usable(value) for value in claims_used(seed["key_template"], claims))
+                   and declared in seed["content_types"] and 1 <= size <= seed["max_bytes"])
+    # Then it is minted exactly when the design says so
+    assert (response["statusCode"] == 201) is expected_ok, (response["body"], claims)
+    if not expected_ok:
         return
-    identity = _identity(claims)
-    chosen = next(candidate for candidate in RULES if candidate.name == rule)
+    assert seed is not None
     key = body(response)["key"]
-    assert chosen.allows("upload") and chosen.admits(identity.groups)
-    assert key_in_rule(chosen, identity, key)
-    assert content_type.strip().lower() in chosen.content_types and 1 <= size <= chosen.max_bytes
+    file_name = key.rpartition("/")[2]
+    # And the key is the template filled with the caller's own claims, ending in a server-chosen
+    # id and the declared type's extension
+    assert re.fullmatch(rf"[0-9a-f]{{32}}\.{EXTENSION[declared]}", file_name), key
+    assert key == fill(seed["key_template"], claims, file=file_name)
+
+
+def owner_claims(draw: st.DrawFn, caller: dict[str, Any]) -> dict[str, Any]:
+    """Whose claims build a key or prefix: the caller's own half the time, else anyone's."""
+    if draw(st.booleans()):
+        return {"sub": caller["sub"], "org_id": caller.get("org_id") or draw(claim_value)}
+    return {"sub": draw(claim_value), "org_id": draw(claim_value)}
 
 
 @st.composite
-def keys(draw: st.DrawFn) -> str:
+def key_requests(draw: st.DrawFn) -> tuple[dict[str, Any], str, dict[str, Any], str]:
+    """A caller, and a key built from some owner's claims (the caller's own or someone else's):
+    the caller's claims, the key, the owner's claims and the rule it was built from."""
+    caller = draw(identities())
     rule = draw(st.sampled_from(SEED_RULES))
-    key: str = rule["key_template"]
-    for name in ("sub", "org_id"):
-        key = key.replace("{" + name + "}", draw(claim_value))
-    file_name = draw(st.one_of(st.just("0123456789abcdef0123456789abcdef.pdf"),
-                               st.just("0123456789abcdef0123456789abcdef.png"), hostile_text))
-    return key.replace("{file}", file_name)
+    owner = owner_claims(draw, caller)
+    extension = draw(st.sampled_from(["pdf", "png", "jpg", "doc", "html", "svg"]))
+    valid = st.from_regex(r"[0-9a-f]{32}", fullmatch=True).map(lambda file_id: f"{file_id}.{extension}")
+    file_name = draw(st.one_of(valid, valid, st.just("0123456789ABCDEF0123456789ABCDEF.pdf"), hostile_text))
+    return caller, fill(rule["key_template"], owner, file=file_name), owner, rule["name"]
 
 
 @REUSES_FIXTURE
-@given(claims=identities(), key=keys(), backend=st.booleans())
-def test_no_identity_gets_a_url_for_another_identitys_key(minting: Minting, claims: dict[str, Any], key: str,
+@given(built=key_requests(), backend=st.booleans())
+def test_no_identity_gets_a_url_for_another_identitys_key(minting: Minting,
+                                                          built: tuple[dict[str, Any], str, dict[str, Any], str],
                                                           backend: bool) -> None:
-    identity = _identity(claims)
+    claims, key, owner, rule_name = built
+    caller = dict(claims)
     if backend:
-        behalf: dict[str, Any] = {"sub": claims["sub"] or "x", "groups": sorted(identity.groups)}
+        behalf: dict[str, Any] = {"sub": claims["sub"] or "x", "groups": sorted(groups_of(claims))}
         if claims.get("org_id"):
             behalf["org_id"] = claims["org_id"]
-        vouched = {"sub": behalf["sub"], **({"org_id": behalf["org_id"]} if "org_id" in behalf else {})}
-        identity = Identity(sub=behalf["sub"], groups=identity.groups, claims=vouched)
-        event = api_event("/backend/downloads", {"key": key, "on_behalf_of": behalf}, iam_arn=BACKEND_ARN)
+        caller = {"sub": behalf["sub"], "org_id": behalf.get("org_id"), "cognito:groups": behalf["groups"]}
+        request = api_event("/backend/downloads", {"key": key, "on_behalf_of": behalf}, iam_arn=BACKEND_ARN)
     else:
-        event = api_event("/downloads", {"key": key}, claims=claims)
-    response = minting.download(event)
+        request = api_event("/downloads", {"key": key}, claims=claims)
+    # When the caller asks for a URL to a key built from the owner's claims
+    response = minting.download(request)
     assert 200 <= response["statusCode"] < 500
+    hypothesis.event(f"status {response['statusCode']}")
+    template = RULES_BY_NAME[rule_name]["key_template"]
+    # Then a key built from claims other than the caller's own is refused
+    if claims_used(template, owner) != claims_used(template, caller):
+        assert response["statusCode"] != 200, (key, caller)
     if response["statusCode"] != 200:
         return
     url = urlsplit(body(response)["url"])
     assert f"{url.scheme}://{url.netloc}" == BASE_URL and unquote(url.path[1:]) == key
-    # The key is in the caller's own space of a rule the caller may download from
-    assert any(rule.allows("download") and rule.admits(identity.groups) and key_in_rule(rule, identity, key)
-               for rule in RULES)
+    # And a granted key is some downloadable rule's template filled with the caller's own claims
+    file_name = key.rpartition("/")[2]
+    assert any("download" in seed["actions"] and groups_of(caller) & set(seed["groups"])
+               and file_name_pattern(seed["content_types"]).match(file_name)
+               and key == fill(seed["key_template"], caller, file=file_name)
+               for seed in SEED_RULES), (key, caller)
+
+
+def owned_prefixes(caller: dict[str, Any]) -> set[str]:
+    """The shortest prefixes a caller owns outright: each downloadable rule's template cut right
+    after its last claim, filled with the caller's claims (``private/users/<sub>/``)."""
+    owned = set()
+    for seed in SEED_RULES:
+        template = seed["key_template"]
+        claim_spans = list(CLAIMS_IN.finditer(template))
+        if ("download" in seed["actions"] and claim_spans and groups_of(caller) & set(seed["groups"])
+                and all(usable(value) for value in claims_used(template, caller))):
+            owned.add(fill(template[:claim_spans[-1].end()], caller) + "/")
+    return owned
+
+
+@st.composite
+def prefix_requests(draw: st.DrawFn) -> tuple[dict[str, Any], str, dict[str, Any] | None, str | None]:
+    """A caller and a cookie prefix: a seed template cut after some segment and filled with an
+    owner's claims (with that owner and the cut template), or arbitrary text."""
+    caller = draw(identities())
+    if draw(st.integers(0, 4)) == 0:
+        arbitrary = st.one_of(hostile_text, st.sampled_from(["private/", "private/users/", "public/", "/"]))
+        return caller, draw(arbitrary), None, None
+    template = draw(st.sampled_from(SEED_RULES))["key_template"]
+    directories = template.split("/")[:-1]
+    depth = draw(st.integers(1, len(directories)))
+    cut = "/".join(directories[:depth])
+    owner = owner_claims(draw, caller)
+    return caller, fill(cut, owner) + "/", owner, cut
+
+
+def _cookie_policy(cookies: dict[str, str]) -> dict[str, Any]:
+    text = cookies["CloudFront-Policy"].replace("-", "+").replace("_", "=").replace("~", "/")
+    policy: dict[str, Any] = json.loads(base64.b64decode(text))
+    return policy
+
+
+@REUSES_FIXTURE
+@given(generated=prefix_requests())
+def test_cookies_only_ever_cover_the_callers_own_prefix(
+        minting: Minting, generated: tuple[dict[str, Any], str, dict[str, Any] | None, str | None]) -> None:
+    claims, prefix, owner, cut = generated
+    # When a caller asks for signed cookies for a prefix
+    response = minting.download(api_event("/downloads/cookies", {"prefix": prefix}, claims=claims))
+    assert 200 <= response["statusCode"] < 500
+    hypothesis.event(f"status {response['statusCode']}")
+    # Then a prefix that touches another identity's claims (or none at all) is refused
+    if cut is not None and owner is not None and (
+            claims_used(cut, owner) != claims_used(cut, claims) or not CLAIMS_IN.search(cut)):
+        assert response["statusCode"] != 200, (prefix, claims)
+    if response["statusCode"] != 200:
+        return
+    # And a granted cookie's resource is the prefix, under one the caller owns through its own claims
+    assert any(prefix.startswith(owned) for owned in owned_prefixes(claims)), (prefix, claims)
+    policy = _cookie_policy(body(response)["cookies"])
+    resource = policy["Statement"][0]["Resource"]
+    assert resource == f"{BASE_URL}/{quote(prefix, safe='/-._~')}*"
 
 
 _BAD_CHARACTERS = {"/", "\\", "\x00"}
@@ -123,7 +255,7 @@ def test_hostile_filenames_are_refused_or_neutralised(minting: Minting, filename
         return
     assert response["statusCode"] == 201, response["body"]
     result = body(response)
-    assert key_in_rule(RULES[0], Identity(sub="alice", groups=frozenset({"careers"})), result["key"])
+    assert re.fullmatch(r"private/users/alice/cv/[0-9a-f]{32}\.pdf", result["key"])
     fields = result["fields"]
     disposition = fields["Content-Disposition"]
     metadata = fields["x-amz-meta-original-filename"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 import requests
+from botocore.credentials import Credentials, RefreshableCredentials
 from conftest import BACKEND_ARN, BUCKET, REGION, Minting, api_event, body, careers, create_kms_key, filegate_env
 
 CV = {"rule": "cv", "content_type": "application/pdf", "size": 48213, "filename": "My CV.pdf"}
@@ -107,30 +109,55 @@ def test_path_style_for_the_local_s3(configure: Any) -> None:
     assert result["url"] == f"https://s3.{REGION}.amazonaws.com/{BUCKET}"
 
 
-def test_post_never_outlives_the_signing_credentials(minting: Minting, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given credentials that expire in 100 seconds
+def _post_expiration(fields: dict[str, str]) -> datetime:
+    return datetime.strptime(_policy(fields)["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def test_post_never_outlives_refreshable_credentials(minting: Minting, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given environment credentials that expire in 100 seconds (botocore makes them refreshable)
     from filegate.handlers import uploads
-    presigner = uploads.runtime().presigner
-    monkeypatch.setattr(uploads, "clock", lambda: NOW)
-    monkeypatch.setattr(presigner, "credentials_expire_at", lambda: NOW + 100)
-    # When an upload is minted / Then it expires before they do (less a safety margin)
-    result = body(minting.upload(api_event("/uploads", CV, claims=careers("alice"))))
-    assert result["expires_at"] == int(NOW) + 70
-    # And with credentials about to expire the client is told to retry
-    monkeypatch.setattr(presigner, "credentials_expire_at", lambda: NOW + 5)
+    now = time.time()
+    expiry = datetime.fromtimestamp(now + 100, UTC)
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", expiry.isoformat())
+    monkeypatch.setattr(uploads, "clock", lambda: now)
+    # When an upload is minted
+    response = minting.upload(api_event("/uploads", CV, claims=careers("alice")))
+    # Then the credentials really are botocore's refreshable kind, and the POST expires before
+    # they do, less the safety margin (the default 300 s would outlive them)
+    credentials = uploads.runtime().presigner._session.get_credentials()
+    assert isinstance(credentials, RefreshableCredentials)
+    assert response["statusCode"] == 201, response["body"]
+    result = body(response)
+    assert int(now) + 69 <= result["expires_at"] <= int(now) + 70  # 100 - 30, floored (ISO rounding)
+    assert _post_expiration(result["fields"]).timestamp() <= now + 71
+
+
+def test_credentials_about_to_expire_are_a_retryable_503(minting: Minting, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given refreshable credentials with 5 seconds left (less than the margin)
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", datetime.fromtimestamp(time.time() + 5, UTC).isoformat())
+    # When an upload is asked for / Then the client is told to retry, and nothing is minted
     response = minting.upload(api_event("/uploads", CV, claims=careers("alice")))
     assert response["statusCode"] == 503 and body(response)["error"]["code"] == "temporarily_unavailable"
+    assert response["headers"]["Retry-After"] == "1"
 
 
-def test_refreshable_credentials_expiry_is_read(minting: Minting) -> None:
-    from botocore.credentials import RefreshableCredentials
-
+def test_static_lambda_credentials_are_bounded_by_the_maximum(minting: Minting,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given Lambda's static execution-role environment credentials (no expiry to read)
     from filegate.handlers import uploads
-    expiry = datetime.now(UTC) + timedelta(hours=1)
-    credentials = RefreshableCredentials("AKID", "secret", "token", expiry, lambda: {}, "test")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "filegate-uploads")
+    now = time.time()  # botocore dates the POST policy by the real clock
+    monkeypatch.setattr(uploads, "clock", lambda: now)
     presigner = uploads.runtime().presigner
-    presigner._session._session._credentials = credentials  # type: ignore[attr-defined]
-    assert presigner.credentials_expire_at() == pytest.approx(expiry.timestamp())
+    credentials = presigner._session.get_credentials()
+    assert type(credentials) is Credentials and presigner.credentials_expire_at() is None
+    # When an upload asks for a day / Then it gets upload_max_expiry_seconds (900) and no more
+    long = body(minting.upload(api_event("/uploads", {**CV, "expires_in": 86400}, claims=careers("alice"))))
+    assert long["expires_at"] == int(now) + 900
+    assert abs(_post_expiration(long["fields"]).timestamp() - (now + 900)) <= 2
+    # And without a wish the default applies
+    default = body(minting.upload(api_event("/uploads", CV, claims=careers("alice"))))
+    assert default["expires_at"] == int(now) + 300
 
 
 def test_inline_rule_sets_inline_disposition(configure: Any, seed_rules: list[dict[str, Any]]) -> None:
@@ -190,10 +217,31 @@ def test_any_declared_request_type_is_read_as_json(minting: Minting, content_typ
     assert response["statusCode"] == 201
 
 
-def test_groups_claim_forms(minting: Minting) -> None:
-    for groups in (["careers"], "[careers org]", '["careers","org"]', "careers", "org,careers"):
-        response = minting.upload(api_event("/uploads", CV, claims={"sub": "alice", "groups": groups}))
-        assert response["statusCode"] == 201, groups
+@pytest.mark.parametrize("groups", [["careers"], "[careers org]", '["careers","org"]', "careers", "org careers",
+                                    "[org\tcareers]", ["org", "careers"]])
+def test_groups_claim_forms(minting: Minting, groups: object) -> None:
+    # Given a groups claim as a JSON list or API Gateway's white-space separated "[a b]" form
+    response = minting.upload(api_event("/uploads", CV, claims={"sub": "alice", "groups": groups}))
+    # Then careers is among the caller's groups
+    assert response["statusCode"] == 201, groups
+
+
+@pytest.mark.parametrize("groups", ["careers,ops", "[careers,ops]", "org,careers", '["careers,ops"]', ["careers,ops"],
+                                    "[ops, careers]x", "Careers"])
+def test_group_names_are_never_split_on_commas(minting: Minting, groups: object) -> None:
+    # Given a caller whose only group is named "careers,ops" (or a comma list in the claim)
+    response = minting.upload(api_event("/uploads", CV, claims={"sub": "alice", "cognito:groups": groups}))
+    # Then that is not the careers group, and the cv rule refuses
+    assert response["statusCode"] == 403 and body(response)["error"]["code"] == "not_allowed"
+
+
+def test_parse_groups() -> None:
+    from filegate.handlers.common import parse_groups
+    assert parse_groups("[careers org]") == {"careers", "org"}
+    assert parse_groups("[careers,ops]") == {"careers,ops"}
+    assert parse_groups('["careers,ops", "org"]') == {"careers,ops", "org"}
+    assert parse_groups(["careers", 3, ""]) == {"careers"}
+    assert parse_groups("  ") == frozenset() and parse_groups(None) == frozenset()
 
 
 def test_backend_twin_uses_on_behalf_of_claims(minting: Minting) -> None:

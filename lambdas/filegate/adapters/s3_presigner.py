@@ -1,4 +1,21 @@
-"""Presigned POSTs from boto3, with a client built the way every region needs it."""
+"""Presigned POSTs from boto3, with a client built the way every region needs it.
+
+A presigned POST is signed with the function's credentials and S3 refuses it once those
+credentials expire, whatever the POST's own expiry says. So a POST should never outlive them:
+
+- Refreshable credentials (assumed-role and SSO sessions, container credentials, and
+  environment credentials with ``AWS_CREDENTIAL_EXPIRATION``, which botocore turns into
+  refreshable ones) know their expiry. botocore keeps it in the private ``_expiry_time``
+  attribute (there is no public accessor); ``credentials_expire_at`` reads it and the upload
+  handler caps the POST's life at it, less a margin.
+- In Lambda the execution role's credentials arrive as static environment variables
+  (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``) and Lambda documents
+  no variable holding their expiry, so there is nothing to read. There the bound is
+  ``upload_max_expiry_seconds`` (default 900 s, the 15-minute POST), and that is enough:
+  the execution role's session lasts hours, and Lambda rotates the credentials it hands an
+  execution environment with ample margin before they expire, long before a 15-minute POST
+  signed with them could outlive them. ``credentials_expire_at`` returns None for them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from filegate.adapters.signer import SignerUnavailable
@@ -35,10 +53,10 @@ class S3Presigner:
         self.bucket = bucket
 
     def credentials_expire_at(self) -> float | None:
-        """When the credentials that sign the POST expire (epoch seconds), when boto3 knows.
+        """When the credentials that sign the POST expire (epoch seconds), when that is known.
 
-        Role sessions (container credentials, ``AWS_CREDENTIAL_EXPIRATION``, assumed roles) are
-        refreshable and carry an expiry; static credentials carry none.
+        None for static credentials, in particular Lambda's execution-role environment
+        credentials, whose bound is ``upload_max_expiry_seconds`` (see the module docstring).
         """
         credentials = self._session.get_credentials()
         if credentials is None:
@@ -47,8 +65,10 @@ class S3Presigner:
             credentials.get_frozen_credentials()  # refreshes when close to expiry
         except (BotoCoreError, ClientError) as error:
             raise PresignerUnavailable(f"refreshing credentials failed: {type(error).__name__}") from error
-        expiry = getattr(credentials, "_expiry_time", None)  # RefreshableCredentials only
-        return expiry.timestamp() if isinstance(expiry, datetime) else None
+        if isinstance(credentials, RefreshableCredentials):
+            expiry = getattr(credentials, "_expiry_time", None)  # botocore keeps it private
+            return expiry.timestamp() if isinstance(expiry, datetime) else None
+        return None
 
     def presign_post(self, *, key: str, fields: dict[str, str], conditions: list[Any],
                      expires_in: int) -> tuple[str, dict[str, str]]:

@@ -1,19 +1,23 @@
 """Signs locally with a PEM private key kept in Secrets Manager (for very high request rates).
 
 Imported only when ``FILEGATE_SIGNER=secret``: it is the only module that needs
-``cryptography``. The secret is read through Powertools parameters (cached for
-``max_age`` seconds); the parsed key is kept until the secret's value changes, because loading
-a PEM validates the key (tens of milliseconds for RSA) and must not happen per request.
+``cryptography``. The secret is read through a Powertools ``SecretsProvider`` (cached for
+``max_age`` seconds) whose client has the short timeouts of ``dependency_config`` rather than
+botocore's 60 s, so a slow Secrets Manager is a retryable 503, not a Lambda timeout. The
+parsed key is kept until the secret's value changes, because loading a PEM validates the key
+(tens of milliseconds for RSA) and must not happen per request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from aws_lambda_powertools.utilities import parameters
+import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from filegate.adapters.dependency_config import dependency_config
 from filegate.adapters.signer import SignerUnavailable
 
 SecretReader = Callable[[str], str]
@@ -42,10 +46,18 @@ def sign_with(key: PrivateKey, message: bytes) -> bytes:
     return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
 
-def powertools_secret_reader(max_age: int) -> SecretReader:
-    """Read a secret string through Powertools parameters, cached for ``max_age`` seconds."""
+def secrets_provider(region: str | None = None) -> SecretsProvider:
+    """A Powertools provider whose Secrets Manager client gives up well inside the Lambda timeout."""
+    return SecretsProvider(boto_config=dependency_config(), boto3_session=boto3.session.Session(region_name=region))
+
+
+def powertools_secret_reader(max_age: int, provider: SecretsProvider | None = None) -> SecretReader:
+    """Read a secret string through ``provider`` (default: ``secrets_provider()``), cached for
+    ``max_age`` seconds."""
+    source = provider if provider is not None else secrets_provider()
+
     def read(name: str) -> str:
-        value = parameters.get_secret(name, max_age=max_age)
+        value = source.get(name, max_age=max_age)
         if not isinstance(value, str):  # a binary secret or a transformed value
             raise TypeError("the signing secret must be a PEM string")
         return value

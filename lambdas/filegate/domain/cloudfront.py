@@ -8,6 +8,10 @@ only tells CloudFront which digest to verify with (SHA-256 here; botocore's sign
 only). The signature is whatever the key type produces over those bytes (DER-encoded ECDSA
 for P-256, PKCS#1 v1.5 for RSA-2048), in CloudFront's URL-safe base64 (``+``→``-``,
 ``=``→``_``, ``/``→``~``). The signing function is passed in, so this module does no crypto.
+
+A policy longer than ``MAX_POLICY_BYTES`` is refused (400) before it is signed: KMS signs at
+most 4096 bytes as a ``RAW`` message and the key policy allows no other message type, so the
+limit applies to both signers alike.
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from filegate.domain.errors import Reason, Refusal
+
 HASH_ALGORITHM = "SHA256"
+#: The longest policy statement either signer signs (KMS's limit for ``MessageType=RAW``).
+MAX_POLICY_BYTES = 4096
 SignFunction = Callable[[bytes], bytes]
 
 _CLOUDFRONT_B64 = str.maketrans({"+": "-", "=": "_", "/": "~"})
@@ -73,6 +81,14 @@ def custom_policy(resource: str, *, expires: int, starts: int | None = None, ip_
                       separators=(",", ":"), ensure_ascii=True)
 
 
+def _signable(policy: str) -> bytes:
+    """The policy's bytes, or a 400 when it is too long to sign."""
+    encoded = policy.encode("utf-8")
+    if len(encoded) > MAX_POLICY_BYTES:
+        raise Refusal(Reason.RESOURCE_TOO_LONG, "resource URL too long")
+    return encoded
+
+
 @dataclass(frozen=True, slots=True)
 class SigningKey:
     """What a signed URL needs from the signer: the signing function and the key's ids."""
@@ -87,12 +103,10 @@ def signed_url(resource: str, *, expires: int, key: SigningKey, starts: int | No
     """A signed URL for one resource: canned policy unless a start time or IP range is asked for."""
     separator = "&" if "?" in resource else "?"
     if starts is None and ip_range is None:
-        policy = canned_policy(resource, expires)
-        signature = cloudfront_b64encode(key.sign(policy.encode("utf-8")))
+        signature = cloudfront_b64encode(key.sign(_signable(canned_policy(resource, expires))))
         query = f"Expires={expires}&Signature={signature}"
     else:
-        policy = custom_policy(resource, expires=expires, starts=starts, ip_range=ip_range)
-        encoded = policy.encode("utf-8")
+        encoded = _signable(custom_policy(resource, expires=expires, starts=starts, ip_range=ip_range))
         query = f"Policy={cloudfront_b64encode(encoded)}&Signature={cloudfront_b64encode(key.sign(encoded))}"
     return f"{resource}{separator}{query}&Key-Pair-Id={key.key_pair_id}&Hash-Algorithm={key.hash_algorithm}"
 
@@ -100,7 +114,7 @@ def signed_url(resource: str, *, expires: int, key: SigningKey, starts: int | No
 def signed_cookies(resource_pattern: str, *, expires: int, key: SigningKey, starts: int | None = None,
                    ip_range: str | None = None) -> dict[str, str]:
     """The four signed-cookie values for a wildcard resource (always a custom policy)."""
-    encoded = custom_policy(resource_pattern, expires=expires, starts=starts, ip_range=ip_range).encode("utf-8")
+    encoded = _signable(custom_policy(resource_pattern, expires=expires, starts=starts, ip_range=ip_range))
     return {
         "CloudFront-Policy": cloudfront_b64encode(encoded),
         "CloudFront-Signature": cloudfront_b64encode(key.sign(encoded)),

@@ -14,6 +14,7 @@ class ErrorCode(StrEnum):
     INVALID_REQUEST = "invalid_request"
     UNAUTHENTICATED = "unauthenticated"
     NOT_ALLOWED = "not_allowed"
+    BACKEND_NOT_ALLOWED = "backend_not_allowed"
     NOT_FOUND = "not_found"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -25,6 +26,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.INVALID_REQUEST: 400,
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.NOT_ALLOWED: 403,
+    ErrorCode.BACKEND_NOT_ALLOWED: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
@@ -46,7 +48,9 @@ class Reason(StrEnum):
     IP_RESTRICTION_DISABLED = "ip_restriction_disabled"
     START_TIME_DISABLED = "start_time_disabled"
     START_AFTER_EXPIRY = "start_after_expiry"
+    RESOURCE_TOO_LONG = "resource_too_long"
     NO_IDENTITY = "no_identity"
+    BACKEND_NOT_ALLOWED = "backend_not_allowed"
     NO_SUCH_RULE = "no_such_rule"
     ACTION_NOT_ALLOWED = "action_not_allowed"
     NOT_IN_GROUP = "not_in_group"
@@ -70,7 +74,9 @@ _DEFAULT_CODE: dict[Reason, ErrorCode] = {
     Reason.IP_RESTRICTION_DISABLED: ErrorCode.INVALID_REQUEST,
     Reason.START_TIME_DISABLED: ErrorCode.INVALID_REQUEST,
     Reason.START_AFTER_EXPIRY: ErrorCode.INVALID_REQUEST,
+    Reason.RESOURCE_TOO_LONG: ErrorCode.INVALID_REQUEST,
     Reason.NO_IDENTITY: ErrorCode.UNAUTHENTICATED,
+    Reason.BACKEND_NOT_ALLOWED: ErrorCode.BACKEND_NOT_ALLOWED,
     Reason.NO_SUCH_RULE: ErrorCode.NOT_ALLOWED,
     Reason.ACTION_NOT_ALLOWED: ErrorCode.NOT_ALLOWED,
     Reason.NOT_IN_GROUP: ErrorCode.NOT_ALLOWED,

@@ -14,20 +14,26 @@ import binascii
 import json
 import os
 import re
+import traceback
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import partial
 from http import HTTPStatus
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from filegate.adapters.signer import SignerUnavailable
 from filegate.domain.errors import HTTP_STATUS, ErrorCode, Reason, Refusal
 from filegate.domain.identity import Identity
+from filegate.domain.principals import principal_allowed
 from filegate.handlers.models import OnBehalfOf
 
 SERVICE = "filegate"
@@ -88,7 +94,11 @@ def new_resolver() -> APIGatewayHttpResolver:
 # --- identities -------------------------------------------------------------------------------
 
 def parse_groups(value: object) -> frozenset[str]:
-    """Groups from a claim: a JSON list, or API Gateway's stringified ``[careers org]`` form."""
+    """Groups from a claim: a JSON list, or API Gateway's stringified ``[careers org]`` form.
+
+    The stringified form separates names with white space only: a comma is part of a name
+    (rule groups cannot contain one), so ``careers,ops`` is one group, not two.
+    """
     if isinstance(value, list):
         return frozenset(item for item in value if isinstance(item, str) and item)
     if not isinstance(value, str):
@@ -101,8 +111,9 @@ def parse_groups(value: object) -> frozenset[str]:
             parsed = None
         if isinstance(parsed, list):
             return parse_groups(parsed)
-        text = text.strip("[]")
-    return frozenset(part for part in re.split(r"[\s,]+", text) if part)
+        if text.endswith("]"):
+            text = text[1:-1]
+    return frozenset(text.split())
 
 
 def _mapping(value: object, *path: str) -> dict[str, Any]:
@@ -137,18 +148,35 @@ def backend_principal(event: dict[str, Any]) -> str:
     return arn
 
 
-def backend_identity(event: dict[str, Any], on_behalf_of: OnBehalfOf) -> Identity:
-    principal = backend_principal(event)
+def allowed_backend_principal(event: dict[str, Any], allowed_roles: Sequence[str]) -> str:
+    """The IAM caller, when its ``userArn`` is a listed role or a session of one; else 403."""
+    principal = backend_principal(event)  # 401 without IAM authorization at all
+    user_arn = _mapping(event, "requestContext", "authorizer", "iam").get("userArn")
+    if not isinstance(user_arn, str) or not principal_allowed(user_arn, allowed_roles):
+        raise Refusal(Reason.BACKEND_NOT_ALLOWED, "this IAM principal may not call the backend routes")
+    return principal
+
+
+def backend_identity(event: dict[str, Any], on_behalf_of: OnBehalfOf, allowed_roles: Sequence[str]) -> Identity:
+    principal = allowed_backend_principal(event, allowed_roles)
     claims = {"sub": on_behalf_of.sub}
     if on_behalf_of.org_id is not None:
         claims["org_id"] = on_behalf_of.org_id
     return Identity(sub=on_behalf_of.sub, groups=frozenset(on_behalf_of.groups), claims=claims, principal=principal)
 
 
-def identify(event: dict[str, Any], on_behalf_of: OnBehalfOf | None = None) -> Identity:
-    """The identity the rules are evaluated for, recorded in the request's audit context."""
+def identify(event: dict[str, Any], on_behalf_of: OnBehalfOf | None = None, *,
+             backend_principals: Sequence[str] = ()) -> Identity:
+    """The identity the rules are evaluated for, recorded in the request's audit context.
+
+    With ``on_behalf_of`` (the ``/backend/`` routes) the IAM caller must be one of
+    ``backend_principals`` (``FILEGATE_BACKEND_PRINCIPALS``); none listed means none allowed.
+    """
     audit = current_audit()
-    identity = backend_identity(event, on_behalf_of) if on_behalf_of is not None else jwt_identity(event)
+    if on_behalf_of is not None:
+        identity = backend_identity(event, on_behalf_of, backend_principals)
+    else:
+        identity = jwt_identity(event)
     audit.identity = identity
     return identity
 
@@ -243,9 +271,14 @@ def _on_not_found(_error: NotFoundError) -> Response[Any]:
     return error_response(ErrorCode.NOT_FOUND, "no such route", reason=Reason.ROUTE_NOT_FOUND)
 
 
-def _on_unexpected(_error: Exception) -> Response[Any]:
+def _on_unexpected(error: Exception) -> Response[Any]:
+    """A 500 whose log says where it failed but not what the exception said: its message (and
+    a traceback's) may quote a signed URL, a policy or a signature being built."""
     audit = _current.get()
-    logger.exception("unexpected error", extra={"request_id": audit.request_id if audit else None})
+    frames = [f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
+              for frame in traceback.extract_tb(error.__traceback__)][-12:]
+    logger.error("unexpected error", extra={"error_type": type(error).__name__, "frames": frames,
+                                            "request_id": audit.request_id if audit else None})
     status = HTTP_STATUS[ErrorCode.INTERNAL_ERROR]
     write_audit(status, reason=Reason.INTERNAL_ERROR, code=ErrorCode.INTERNAL_ERROR)
     return Response(status_code=status, headers=dict(JSON_HEADERS),
@@ -294,8 +327,26 @@ def _route(event: dict[str, Any]) -> tuple[str, AuditAction | None, Channel]:
     return f"{method} {_clean(path)}", action, channel
 
 
-def serve(app: APIGatewayHttpResolver, event: Any, context: Any) -> dict[str, Any]:
-    """Normalise the event, set up the audit context, resolve."""
+def _backend_refusal(event: dict[str, Any], backend_principals: Callable[[], Sequence[str]]) -> Refusal | None:
+    """The 403 for a ``/backend/`` caller that is not listed, decided before the body is read."""
+    try:
+        allowed = backend_principals()
+    except Exception:
+        return None
+    try:
+        allowed_backend_principal(event, allowed)
+    except Refusal as refusal:
+        return refusal if refusal.reason is Reason.BACKEND_NOT_ALLOWED else None  # 401s: the route's
+    return None
+
+
+def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
+          backend_principals: Callable[[], Sequence[str]] | None = None) -> dict[str, Any]:
+    """Normalise the event, set up the audit context, resolve.
+
+    ``backend_principals`` gives the IAM roles allowed on ``/backend/`` routes: an unlisted
+    caller is refused here, before its body is even validated (the routes check again).
+    """
     if not isinstance(event, dict):
         event = {}
     headers = event.get("headers") if isinstance(event.get("headers"), dict) else {}
@@ -320,6 +371,12 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any) -> dict[str, An
         pass
     token = _current.set(audit)
     try:
+        refusal = _backend_refusal(event, backend_principals) if channel == "backend" and backend_principals else None
+        if refusal is not None:
+            response = error_response(refusal.code, refusal.message, reason=refusal.reason)
+            builder: ResponseBuilder[APIGatewayProxyEventV2] = ResponseBuilder(
+                response, serializer=partial(json.dumps, separators=(",", ":")))
+            return builder.build(APIGatewayProxyEventV2(event))
         return app.resolve(event, context)
     finally:
         _current.reset(token)

@@ -20,8 +20,8 @@ import boto3
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
-from botocore.config import Config
 
+from filegate.adapters.dependency_config import dependency_config
 from filegate.adapters.kms_signer import KmsSigner
 from filegate.adapters.signature_cache import CachingSigner, SignatureCache
 from filegate.adapters.signer import Signer
@@ -78,20 +78,19 @@ def build_signer(settings: Settings) -> Signer:
     base: Signer
     if settings.signer == "kms":
         assert slot.kms_key_id is not None  # checked by Settings
-        client = boto3.session.Session().client(
-            "kms", region_name=settings.region,
-            config=Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3}))
-        base = KmsSigner(client, key_id=slot.kms_key_id, key_pair_id=slot.public_key_id,
-                         signing_algorithm=slot.kms_signing_algorithm)
+        client = boto3.session.Session().client("kms", region_name=settings.region, config=dependency_config())
+        base = KmsSigner(client, key_id=slot.kms_key_id, key_pair_id=slot.public_key_id)
     else:
         from filegate.adapters.secret_signer import (  # noqa: PLC0415 - lazy: cryptography
             SecretKeySigner,
             powertools_secret_reader,
+            secrets_provider,
         )
 
         assert slot.secret_name is not None  # checked by Settings
         base = SecretKeySigner(secret_name=slot.secret_name, key_pair_id=slot.public_key_id,
-                               read_secret=powertools_secret_reader(SECRET_CACHE_SECONDS))
+                               read_secret=powertools_secret_reader(SECRET_CACHE_SECONDS,
+                                                                    secrets_provider(settings.region)))
     if settings.signature_cache_seconds > 0:
         return CachingSigner(base, SignatureCache(settings.signature_cache_seconds))
     return base
@@ -196,14 +195,19 @@ def create_download_cookies(body: CookiesRequest) -> Response[CookiesResponse]:
     responses={200: success_response(DownloadResponse, "Signed URL"), **error_responses()},
 )
 def create_backend_download(body: BackendDownloadRequest) -> Response[DownloadResponse]:
-    return mint_download(body, identify(app.current_event.raw_event, body.on_behalf_of))
+    return mint_download(body, identify(app.current_event.raw_event, body.on_behalf_of,
+                                         backend_principals=runtime().settings.backend_principals))
+
+
+def _backend_principals() -> tuple[str, ...]:
+    return runtime().settings.backend_principals
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # the response holds a signed URL
 @metrics.log_metrics(capture_cold_start_metric=True)
 def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return serve(app, event, context)
+    return serve(app, event, context, backend_principals=_backend_principals)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

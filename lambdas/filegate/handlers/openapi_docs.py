@@ -11,7 +11,8 @@ from filegate.handlers.models import ErrorResponse
 _ERRORS = {
     400: "Invalid request (`invalid_request`)",
     401: "No verified identity (`unauthenticated`)",
-    403: "No rule allows it (`not_allowed`)",
+    403: "No rule allows it (`not_allowed`); on `/backend/` routes, an IAM caller that is not a listed "
+         "backend principal (`backend_not_allowed`)",
     413: "Declared size over the rule's maximum (`payload_too_large`)",
     415: "Content type not allowed by the rule (`unsupported_media_type`)",
     503: "Signing dependency unavailable; retry (`temporarily_unavailable`)",

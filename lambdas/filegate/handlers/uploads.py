@@ -103,14 +103,19 @@ def create_upload(body: UploadRequest) -> Response[UploadResponse]:
     responses={201: success_response(UploadResponse, "Presigned POST"), **error_responses(413, 415)},
 )
 def create_backend_upload(body: BackendUploadRequest) -> Response[UploadResponse]:
-    return mint_upload(body, identify(app.current_event.raw_event, body.on_behalf_of))
+    return mint_upload(body, identify(app.current_event.raw_event, body.on_behalf_of,
+                                         backend_principals=runtime().settings.backend_principals))
+
+
+def _backend_principals() -> tuple[str, ...]:
+    return runtime().settings.backend_principals
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)  # the response holds a presigned policy
 @metrics.log_metrics(capture_cold_start_metric=True)
 def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return serve(app, event, context)
+    return serve(app, event, context, backend_principals=_backend_principals)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
