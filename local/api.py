@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from local.httpserver import serve_until_signalled
+from local.httpserver import LocalRequestHandler, serve_until_signalled
 from local.jwt_auth import AuthError, JwtAuthorizer, Verified
 
 USER_ROUTES: dict[tuple[str, str], str] = {
@@ -210,16 +210,9 @@ class LocalApi:
 
 
 def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+    class Handler(LocalRequestHandler):
         server_version = "local-api"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            print(f"{self.client_address[0]} {self.command} {self.path.split('?', 1)[0]} {code}", flush=True)
+        access_log = True
 
         def _cors(self) -> None:
             origin = self.headers.get("Origin")

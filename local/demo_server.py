@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import mimetypes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from local.httpserver import LocalRequestHandler
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
 
@@ -22,13 +24,8 @@ def make_demo_server(port: int, public_config: dict[str, Any], urls: dict[str, s
     config_body = json.dumps(public_config, indent=2).encode()
     csp = content_security_policy(urls)
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+    class Handler(LocalRequestHandler):
         server_version = "filegate-demo"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)

@@ -27,6 +27,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
@@ -34,6 +35,7 @@ from filegate.adapters.signer import SignerUnavailable
 from filegate.domain.errors import HTTP_STATUS, ErrorCode, Reason, Refusal
 from filegate.domain.identity import Identity
 from filegate.domain.principals import principal_allowed
+from filegate.handlers.lambda_context import ensure_context
 from filegate.handlers.models import OnBehalfOf
 
 SERVICE = "filegate"
@@ -380,3 +382,26 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
         return app.resolve(event, context)
     finally:
         _current.reset(token)
+
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def lambda_entry_point(app: APIGatewayHttpResolver, *,
+                       backend_principals: Callable[[], Sequence[str]]) -> LambdaHandler:
+    """The Lambda handler for one resolver, with Powertools' logging, tracing and metrics.
+
+    Responses hold presigned policies or signed URLs, so the tracer never records them.
+    """
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return serve(app, event, context, backend_principals=backend_principals)
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        response: dict[str, Any] = handle(event, ensure_context(context))
+        return response
+
+    return handler

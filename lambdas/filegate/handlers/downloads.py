@@ -13,12 +13,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 from urllib.parse import quote
 
 import boto3
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from filegate.adapters.dependency_config import dependency_config
@@ -41,14 +39,10 @@ from filegate.domain.rules import Rule
 from filegate.handlers.common import (
     current_audit,
     identify,
-    logger,
-    metrics,
+    lambda_entry_point,
     new_resolver,
-    serve,
     success,
-    tracer,
 )
-from filegate.handlers.lambda_context import ensure_context
 from filegate.handlers.models import (
     BackendDownloadRequest,
     CookiesRequest,
@@ -196,24 +190,15 @@ def create_download_cookies(body: CookiesRequest) -> Response[CookiesResponse]:
 )
 def create_backend_download(body: BackendDownloadRequest) -> Response[DownloadResponse]:
     return mint_download(body, identify(app.current_event.raw_event, body.on_behalf_of,
-                                         backend_principals=runtime().settings.backend_principals))
+                                         backend_principals=_backend_principals()))
 
 
 def _backend_principals() -> tuple[str, ...]:
     return runtime().settings.backend_principals
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # the response holds a signed URL
-@metrics.log_metrics(capture_cold_start_metric=True)
-def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return serve(app, event, context, backend_principals=_backend_principals)
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point."""
-    response: dict[str, Any] = _handle(event, ensure_context(context))
-    return response
+handler = lambda_entry_point(app, backend_principals=_backend_principals)
+"""Lambda entry point."""
 
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # build the signer during the init phase

@@ -13,11 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import boto3
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.logging import correlation_paths
 
 from filegate.adapters.s3_presigner import S3Presigner, s3_client
 from filegate.domain.identity import Identity
@@ -26,14 +24,10 @@ from filegate.domain.uploads import plan_upload, upload_expiry
 from filegate.handlers.common import (
     current_audit,
     identify,
-    logger,
-    metrics,
+    lambda_entry_point,
     new_resolver,
-    serve,
     success,
-    tracer,
 )
-from filegate.handlers.lambda_context import ensure_context
 from filegate.handlers.models import BackendUploadRequest, UploadRequest, UploadResponse
 from filegate.handlers.openapi_docs import error_responses, success_response
 from filegate.settings import Settings
@@ -104,24 +98,15 @@ def create_upload(body: UploadRequest) -> Response[UploadResponse]:
 )
 def create_backend_upload(body: BackendUploadRequest) -> Response[UploadResponse]:
     return mint_upload(body, identify(app.current_event.raw_event, body.on_behalf_of,
-                                         backend_principals=runtime().settings.backend_principals))
+                                         backend_principals=_backend_principals()))
 
 
 def _backend_principals() -> tuple[str, ...]:
     return runtime().settings.backend_principals
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)  # the response holds a presigned policy
-@metrics.log_metrics(capture_cold_start_metric=True)
-def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return serve(app, event, context, backend_principals=_backend_principals)
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point."""
-    response: dict[str, Any] = _handle(event, ensure_context(context))
-    return response
+handler = lambda_entry_point(app, backend_principals=_backend_principals)
+"""Lambda entry point."""
 
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # build clients during the init phase, not the first request
