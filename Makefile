@@ -71,8 +71,10 @@ bootstrap: setup
 deploy: setup
 	cdk deploy --all -c env=$(ENV) --require-approval broadening
 
-local: setup-local
-	$(PY) -m local --env $(ENV)
+LOCAL_ARGS ?=
+local: $(VENV)/.installed
+	bash local/install.sh
+	$(PY) -m local --env $(ENV) $(LOCAL_ARGS)
 
 bench: setup setup-local
 	mkdir -p benchmarks/results

@@ -23,6 +23,8 @@ What CloudFront documents, and what is checked here:
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import base64
 import binascii
 import ipaddress
@@ -82,7 +84,7 @@ def split_query(raw_query: str) -> tuple[str, dict[str, str]]:
         if name in SIGNING_PARAMETERS:
             if name in signing:
                 raise _denied("duplicate-signing-parameter")
-            signing[name] = value
+            signing[name] = unquote(value)  # CloudFront reads query parameters URL-decoded
         elif part:
             kept.append(part)
     return "&".join(kept), signing

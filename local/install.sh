@@ -26,7 +26,7 @@ fi
 if [[ $(id -u) -eq 0 ]]; then
   SUDO=()
 elif command -v sudo >/dev/null; then
-  SUDO=(sudo)
+  SUDO=(sudo -n)  # never prompt: local mode must run unattended
 else
   echo "local/install.sh: need root (or sudo) to install: ${missing[*]}" >&2
   exit 1

@@ -157,3 +157,27 @@ def test_the_lambdas_signer_verifies_here() -> None:
     key = SigningKey(sign=lambda message: EC_KEY.sign(message, ec.ECDSA(hashes.SHA256())), key_pair_id="KEC")
     assert check(signed_url(URL, expires=NOW + 5, key=key)) == "KEC"
     assert check(signed_url(URL, expires=NOW + 5, key=key, starts=NOW - 1, ip_range="198.51.100.7/32")) == "KEC"
+
+
+def test_percent_encoded_signing_parameters_are_decoded_first() -> None:
+    # Given a valid URL whose Signature has its '~' and '-' percent-encoded by some client
+    signed = canned(URL, NOW + 60, EC_KEY, "KEC")
+    base, _, query = signed.partition("?")
+    encoded = "&".join(
+        f"{name}={value.replace('~', '%7E').replace('-', '%2D')}" if name == "Signature" else f"{name}={value}"
+        for name, _, value in (part.partition("=") for part in query.split("&")))
+    # Then it verifies exactly as CloudFront would (it reads query parameters URL-decoded)
+    assert check(f"{base}?{encoded}") == "KEC"
+
+
+def test_the_verifier_shares_no_code_with_the_signer() -> None:
+    # The edge checks the minting code; importing it would let one bug hide in both.
+    import ast
+    from pathlib import Path
+
+    import local.cloudfront_verify as verifier
+
+    tree = ast.parse(Path(verifier.__file__).read_text())
+    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not any(name == "filegate" or name.startswith("filegate.") for name in imported)

@@ -220,3 +220,25 @@ def test_s3_refuses_an_expired_upload(local: Local, users: dict[str, Any]) -> No
     time.sleep(2.1)
     response = post_file(upload, PDF)
     assert response.status_code == 403 and "AccessDenied" in response.text
+
+
+def test_the_authorizer_refuses_unknown_keys_and_other_algorithms(local: Local) -> None:
+    import jwt as pyjwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    body = {"rule": "cv", "content_type": "application/pdf", "size": 10}
+    good = local.token(sub="x", groups=["careers"])
+    claims = pyjwt.decode(good, options={"verify_signature": False})
+    header = pyjwt.get_unverified_header(good)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = {
+        "a key id not in the JWKS": pyjwt.encode(claims, other_key, algorithm="RS256", headers={"kid": "not-ours"}),
+        "HS256 with the key id": pyjwt.encode(claims, "a-shared-secret-of-32-bytes-long!", algorithm="HS256",
+                                              headers={"kid": header["kid"]}),
+        "alg none": pyjwt.encode(claims, None, algorithm="none", headers={"kid": header["kid"]}),
+    }
+    for name, token in forged.items():
+        response = api(local, "/uploads", body, token=token)
+        assert response.status_code == 401, name
+        assert response.json() == {"message": "Unauthorized"}, name
+    assert api(local, "/uploads", body, token=good).status_code == 201
