@@ -23,8 +23,6 @@ What CloudFront documents, and what is checked here:
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
 import base64
 import binascii
 import ipaddress
@@ -32,6 +30,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
