@@ -7,8 +7,16 @@ import re
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from stacks.config import CONTEXT_KEY, ConfigError, environment_from_context, read_context
+
+
+def _private_key_pem() -> str:
+    """A private key generated at test time: what an operator might paste by mistake."""
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +67,7 @@ def test_committed_environments_load(context: dict[str, Any]) -> None:
      "environments.prod.signing.slots[0].name"),
     ({"signing": {"signer": "secret", "slots": [{"name": "a"}], "active_slot": "a"}}, "environments.prod.signing"),
     ({"signing": {"signer": "secret", "slots": [{"name": "a", "secret_name": "s",
-                                                 "public_key_pem": "-----BEGIN PRIVATE KEY-----\nx"}],
+                                                 "public_key_pem": _private_key_pem()}],
                   "active_slot": "a"}}, "environments.prod.signing.slots[0].public_key_pem"),
     ({"domain": {"domain_name": "files.other.org", "hosted_zone_id": "Z123", "hosted_zone_name": "example.org"}},
      "environments.prod.domain"),

@@ -22,6 +22,8 @@ from conftest import (
     create_kms_key,
     filegate_env,
 )
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from filegate.settings import Settings, SettingsError
 
@@ -144,8 +146,12 @@ def test_signer_failures_log_no_policy_signature_or_secret(configure: Any, logs:
 def test_secret_signer_failures_log_no_key_material(configure: Any, logs: list[str],
                                                     capfd: pytest.CaptureFixture[str]) -> None:
     # Given a signing secret holding something that is not a usable key
-    material = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
-    pem = f"-----BEGIN PRIVATE KEY-----\n{material}\n-----END PRIVATE KEY-----\n"
+    # (a key generated now, its PEM cut short: key material that cannot be loaded)
+    real = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    header, body = real.split("\n", 1)
+    material = body.replace("\n", "")[:48]
+    pem = f"{header}\n{material}\n"
     boto3.client("secretsmanager", region_name=REGION).create_secret(Name="filegate/edge/k2026a", SecretString=pem)
     minting = configure(**filegate_env(secret_name="filegate/edge/k2026a", signer="secret"))
     # When a URL is asked for / Then a 503 whose logs hold neither the secret nor the token
