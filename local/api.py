@@ -156,6 +156,9 @@ class LocalApi:
             self.handlers[name] = module.handler
             self.locks[name] = threading.Lock()
         self._s3: Any = None
+        from filegate.settings import Settings
+
+        self.rules = Settings.from_environ().rules  # read once, as the handlers do
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         with self.locks[function]:
@@ -177,12 +180,10 @@ class LocalApi:
         from filegate.domain.errors import Refusal
         from filegate.domain.keys import key_prefix
         from filegate.handlers.common import jwt_identity
-        from filegate.settings import Settings
-
         identity = jwt_identity(event)
         own: dict[str, str] = {}
         public: dict[str, str] = {}
-        for rule in Settings.from_environ().rules:
+        for rule in self.rules:
             if rule.is_public and not rule.claim_names:
                 public[key_prefix(rule, identity)] = rule.name
             elif rule.admits(identity.groups) and rule.allows("download"):

@@ -29,7 +29,6 @@ class FileApiStack(Stack):
                                  log_key=store.log_key, removal_policy=removal)
         target = MintingTarget(
             bucket_name=store.storage.bucket.bucket_name,
-            bucket_arn=store.storage.bucket.bucket_arn,
             bucket_key_arn=store.storage.key.key_arn,
             download_base_url=store.download_base_url,
             slots=tuple(store.signing.slots.values()),

@@ -33,7 +33,6 @@ class FileStoreStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.config = config
         retention = log_retention(config)
         removal = removal_policy(config)
 

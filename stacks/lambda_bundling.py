@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import jsii
@@ -107,13 +107,12 @@ class LambdaBundle:
 
     entry_module: str
     requirements: tuple[Path, ...] = ()
-    extra_files: tuple[Path, ...] = field(default=())
 
     def sources(self) -> list[Path]:
-        files = module_closure(self.entry_module) + list(self.extra_files)
+        files = module_closure(self.entry_module)
         if not files:
             raise BundlingError(f"{self.entry_module}: no such module under {LAMBDA_ROOT}")
-        return sorted(set(files))
+        return files
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()

@@ -61,7 +61,6 @@ class MintingTarget:
     """What the Lambdas mint against (from the file store stack)."""
 
     bucket_name: str
-    bucket_arn: str
     bucket_key_arn: str
     download_base_url: str
     slots: tuple[SlotKey, ...]

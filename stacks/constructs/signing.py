@@ -59,7 +59,6 @@ class Signing(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.signer_role_arn = f"arn:{stack.partition}:iam::{stack.account}:role/{signer_role_name}"
-        self.settings = settings
         self.slots: dict[str, SlotKey] = {}
         self.keys: dict[str, kms.Key] = {}
         public_keys: list[cloudfront.PublicKey] = []
