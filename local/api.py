@@ -158,7 +158,9 @@ class LocalApi:
         self._s3: Any = None
         from filegate.settings import Settings
 
-        self.rules = Settings.from_environ().rules  # read once, as the handlers do
+        settings = Settings.from_environ()  # read once, as the handlers do
+        self.rules = settings.rules
+        self.groups_claim = settings.groups
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         with self.locks[function]:
@@ -180,7 +182,10 @@ class LocalApi:
         from filegate.domain.errors import Refusal
         from filegate.domain.keys import key_prefix
         from filegate.handlers.common import jwt_identity
-        identity = jwt_identity(event)
+        try:
+            identity = jwt_identity(event, self.groups_claim)
+        except Refusal as refusal:
+            return refusal.status, {"error": {"code": refusal.code.value, "message": refusal.message}}
         own: dict[str, str] = {}
         public: dict[str, str] = {}
         for rule in self.rules:

@@ -3,11 +3,17 @@
 * ``GET``/``HEAD`` only (the distribution allows nothing else).
 * ``public/*`` is served unsigned; every other path needs a valid signed URL or signed cookies
   from a key in the key group (``local.cloudfront_verify``), else a 403 with CloudFront's XML
-  body. A local-only ``X-Local-Edge-Reason`` header says which check failed.
+  body. A local-only ``X-Local-Edge-Reason`` header says which check failed. The behaviour is
+  chosen as CloudFront chooses it: on the path normalised per RFC 3986 (``behaviour_path``),
+  while the origin gets the raw path and decodes it once. Only unreserved characters are
+  decoded for matching, never ``%2F``: ``/public%2Fmarketing/x.png`` is not ``public/*`` and
+  needs a signature (S3 would decode it to a public key); ``/pub%6Cic/marketing/x.png`` is.
 * Objects are fetched from the bucket with the edge's own credentials, as Origin Access
   Control signs CloudFront's requests; the query string never reaches the origin (the cache
   policy forwards none). A missing object is S3's 403 (OAC may not list the bucket).
-* The distribution's security headers (``stacks.edge_headers``) are added to every response.
+* The distribution's security headers (``stacks.edge_headers``) are added to every response, and
+  the origin headers its response headers policy removes (``REMOVED_ORIGIN_HEADERS``: object
+  metadata, SSE details, version ids...) are removed; no ``x-amz-meta-*`` header passes at all.
 
 No cache, no WAF, no TLS, no HTTP/2: see local/README.md. Run by ``python -m local``.
 """
@@ -17,6 +23,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import string
 import sys
 import time
 from http.cookies import CookieError, SimpleCookie
@@ -31,7 +39,7 @@ from botocore.exceptions import ClientError
 
 from local.cloudfront_verify import Denied, authorize, load_key_group, split_query
 from local.httpserver import LocalRequestHandler, serve_until_signalled
-from stacks.edge_headers import SECURITY_HEADERS
+from stacks.edge_headers import REMOVED_ORIGIN_HEADERS, SECURITY_HEADERS
 
 #: The distribution's unsigned behaviour (stacks/constructs/delivery.py: PUBLIC_PATH_PATTERN).
 PUBLIC_PREFIX = "public/"
@@ -39,7 +47,37 @@ PASSED_ORIGIN_HEADERS = (
     "Content-Type", "Content-Length", "Content-Range", "Content-Disposition", "Content-Encoding",
     "Content-Language", "Cache-Control", "Expires", "ETag", "Last-Modified", "Accept-Ranges",
 )
+_REMOVED = frozenset(name.lower() for name in REMOVED_ORIGIN_HEADERS)
 CHUNK = 256 * 1024
+_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_SLASHES = re.compile(r"/{2,}")
+
+
+def behaviour_path(raw_path: str) -> str:
+    """The path CloudFront compares with path patterns: "CloudFront normalizes URI paths
+    consistent with RFC 3986 and then matches the path with the correct cache behavior. Once
+    the cache behavior is matched, CloudFront sends the raw URI path to the origin" (Developer
+    Guide, cache behavior settings, path pattern). RFC 3986 section 6.2.2: escapes of unreserved
+    characters are decoded, other escapes (``%2F`` included) keep their meaning and get upper-case
+    hex; repeated slashes collapse. Dot segments never get here: the edge refuses them (400)."""
+    def escape(match: re.Match[str]) -> str:
+        character = chr(int(match.group(1), 16))
+        return character if character in _UNRESERVED else f"%{match.group(1).upper()}"
+    return _SLASHES.sub("/", _ESCAPE.sub(escape, raw_path))
+
+
+def viewer_headers(origin: dict[str, str]) -> list[tuple[str, str]]:
+    """The origin's headers a viewer gets: the standard ones above, and any other ``x-amz-*``
+    header S3 sends (CloudFront passes them on) unless the response headers policy removes it.
+    ``x-amz-meta-*`` never passes, listed or not (defence in depth; the distribution removes
+    exactly the listed names, which tests/infra/test_delivery.py checks against the uploads)."""
+    by_name = {name.lower(): value for name, value in origin.items()}
+    passed = [(name, by_name[name.lower()]) for name in PASSED_ORIGIN_HEADERS if name.lower() in by_name]
+    for name, value in by_name.items():
+        if name.startswith("x-amz-") and not name.startswith("x-amz-meta-") and name not in _REMOVED:
+            passed.append((name, value))
+    return passed
 
 
 def xml_error(code: str, message: str) -> bytes:
@@ -109,7 +147,9 @@ def make_handler(edge: Edge) -> type[BaseHTTPRequestHandler]:
             if not key or any(part in {".", ".."} for part in segments) or "\x00" in key:
                 self._refuse(400, "InvalidURI", "Bad request", "bad-path")
                 return
-            if not key.startswith(PUBLIC_PREFIX):
+            # The behaviour comes from the normalised path, as CloudFront matches ``public/*``;
+            # the key is what S3 makes of the raw path (one percent-decoding).
+            if not behaviour_path(raw_path).startswith("/" + PUBLIC_PREFIX):
                 try:
                     query, signing = split_query(raw_query)
                     host = self.headers.get("Host", "")
@@ -156,13 +196,8 @@ def make_handler(edge: Edge) -> type[BaseHTTPRequestHandler]:
                 return
             headers = response["ResponseMetadata"]["HTTPHeaders"]
             self.send_response(int(response["ResponseMetadata"]["HTTPStatusCode"]))
-            for name in PASSED_ORIGIN_HEADERS:
-                value = headers.get(name.lower())
-                if value is not None:
-                    self.send_header(name, value)
-            for name, value in headers.items():
-                if name.startswith(("x-amz-meta-", "x-amz-server-side-encryption", "x-amz-version-id")):
-                    self.send_header(name, value)
+            for name, value in viewer_headers(headers):
+                self.send_header(name, value)
             self.send_header("X-Cache", "Miss from cloudfront")
             self._common_headers()
             self.end_headers()

@@ -14,6 +14,7 @@ import json
 import secrets
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,6 +113,12 @@ class TokenRequestError(ValueError):
     pass
 
 
+def cognito_group_name(name: str) -> bool:
+    """Cognito's GroupName pattern ``[\\p{L}\\p{M}\\p{S}\\p{N}\\p{P}]+``, 1-128 characters: the dev
+    issuer stands in for Cognito, so it issues no group Cognito could not hold."""
+    return 0 < len(name) <= 128 and all(unicodedata.category(char)[0] in "LMSNP" for char in name)
+
+
 def _token_request(issuer: DevIssuer, body: Any) -> str:
     if not isinstance(body, dict):
         raise TokenRequestError("the body must be a JSON object")
@@ -128,6 +135,10 @@ def _token_request(issuer: DevIssuer, body: Any) -> str:
         raise TokenRequestError("sub: a non-empty string is required")
     if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
         raise TokenRequestError("groups: a list of strings")
+    for group in groups:
+        if not cognito_group_name(group):
+            raise TokenRequestError(f"groups: {group[:40]!r} is not a name Cognito allows (1-128 letters, marks, "
+                                    "symbols, numbers or punctuation: no white space)")
     if org_id is not None and not isinstance(org_id, str):
         raise TokenRequestError("org_id: a string")
     # Negative lifetimes are allowed (down to -1 h) so that tests can get an expired token.

@@ -16,13 +16,21 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
-from filegate.domain.rules import Rule, RuleConfigError, parse_rules  # noqa: E402
+from filegate.domain.groups import CLAIM_NAME, COGNITO_GROUPS, GroupsClaim, GroupsFormat  # noqa: E402
+from filegate.domain.principals import is_role_arn  # noqa: E402
+from filegate.domain.rules import (  # noqa: E402
+    DEFAULT_PLACEHOLDER_CLAIMS,
+    Rule,
+    RuleConfigError,
+    check_placeholder_claims,
+    parse_rules,
+)
 
 DEFAULT_CONTEXT_FILE = ROOT / "cdk.json"
 CONTEXT_KEY = "filegate"
@@ -39,7 +47,12 @@ _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
 _SLOT = re.compile(r"^[a-z][a-z0-9]{0,19}$")
 _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ORIGIN = re.compile(r"^(https://[a-z0-9.-]+(:\d{1,5})?|http://(localhost|127\.0\.0\.1)(:\d{1,5})?)$")
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+#: What Cognito accepts as an app client's callback or sign-out URL: HTTPS, or plain HTTP to
+#: localhost only (for testing); absolute, no fragment, at most 1,024 characters.
+_COGNITO_URL = re.compile(r"^(https://[A-Za-z0-9.-]+|http://localhost)(:\d{1,5})?(/[^\s#]*)?$")
+
+
+_NAMED_SETTING = re.compile(r"^[a-z_]+(\.[a-z_]+|\[\d+\])*: ")
 
 
 class ConfigError(ValueError):
@@ -57,7 +70,9 @@ class UrlSettings(_Strict):
     upload_max_expiry_seconds: int = Field(900, ge=10, le=3600)
     default_seconds: int = Field(300, ge=10, le=7 * 24 * 3600)
     max_seconds: int = Field(3600, ge=10, le=7 * 24 * 3600)
-    allow_ip_restriction: bool = True
+    # Off by default: CloudFront's custom policies take IPv4 `AWS:SourceIp` only, so an IP-bound
+    # URL fails for a dual-stack viewer unless the distribution's IPv6 is off (`ipv6: false`).
+    allow_ip_restriction: bool = False
     allow_start_time: bool = True
     signature_cache_seconds: int = Field(60, ge=0, le=3600)
 
@@ -85,6 +100,12 @@ class JwtSettings(_Strict):
     # Scopes the access token must carry on every user route: without them ID tokens (which
     # carry no scope) would pass where access tokens are meant.
     scopes: tuple[str, ...] = Field(min_length=1)
+    # The claim holding the caller's groups, and its format (see filegate/domain/groups.py):
+    # "array" only if this issuer cannot put white space in those names (API Gateway passes an
+    # array as "[a b]"), else "json_string" (a string claim holding a JSON array). No default:
+    # the operator must know which one the issuer sends.
+    groups_claim: str = Field(pattern=CLAIM_NAME.pattern)
+    groups_format: GroupsFormat
 
     @field_validator("issuer")
     @classmethod
@@ -178,21 +199,30 @@ class EnvironmentConfig(_Strict):
     domain: DomainSettings | None = None
     frontend_origins: tuple[str, ...] = Field(min_length=1)
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
+    ipv6: bool = True
     waf_rate_limit: int = Field(2000, ge=10, le=2_000_000_000)
     urls: UrlSettings = UrlSettings()
     api_throttle: ApiThrottle = ApiThrottle()
     jwt: JwtSettings | None = None
+    # Claims a key template may name; checked before `rules`, which are validated against it.
+    placeholder_claims: tuple[str, ...] = DEFAULT_PLACEHOLDER_CLAIMS
     rules: tuple[Rule, ...]
     signing: SigningSettings
     log_retention_days: int = 365
     removal_policy: Literal["retain", "destroy"] = "retain"
     lambda_reserved_concurrency: int | None = Field(None, ge=1, le=1000)
     read_exception_role_arns: tuple[str, ...] = ()
+    # Roles that may read the log bucket's objects (CloudFront logs hold replayable signed URLs).
+    log_reader_role_arns: tuple[str, ...] = ()
     # IAM roles (trusted servers) allowed to call the /backend/ routes on behalf of users.
     backend_principal_arns: tuple[str, ...] = ()
     # Parent domain shared by the app and the file domain, for signed cookies (needs `domain`).
     cookie_domain: str | None = None
     alarm_email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+    # The provisioned Cognito app client's callback and sign-out URLs (no `jwt` only); by
+    # default each frontend origin plus "/".
+    cognito_callback_urls: tuple[str, ...] | None = Field(None, min_length=1, max_length=100)
+    cognito_logout_urls: tuple[str, ...] | None = Field(None, min_length=1, max_length=100)
 
     @field_validator("name")
     @classmethod
@@ -232,20 +262,52 @@ class EnvironmentConfig(_Strict):
             raise ValueError(f"{value} is not a CloudWatch Logs retention value {LOG_RETENTION_DAYS}")
         return value
 
-    @field_validator("read_exception_role_arns", "backend_principal_arns")
+    @field_validator("read_exception_role_arns", "backend_principal_arns", "log_reader_role_arns")
     @classmethod
     def _role_arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # The Lambdas' own check (filegate.domain.principals), so that synthesis accepts
+        # exactly the ARNs the handlers start with.
         for arn in value:
-            if not _ROLE_ARN.match(arn):
-                raise ValueError(f"{arn!r} is not an IAM role ARN")
+            if not is_role_arn(arn):
+                raise ValueError(f"{arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<path/><name>)")
         return value
+
+    @field_validator("placeholder_claims", mode="before")
+    @classmethod
+    def _placeholder_claims(cls, value: Any) -> tuple[str, ...]:
+        return check_placeholder_claims(value, setting="placeholder_claims")
 
     @field_validator("rules", mode="before")
     @classmethod
-    def _rules(cls, value: Any) -> tuple[Rule, ...]:
-        if isinstance(value, tuple) and all(isinstance(rule, Rule) for rule in value):
-            return value
-        return parse_rules(value, setting="rules")
+    def _rules(cls, value: Any, info: ValidationInfo) -> tuple[Rule, ...]:
+        claims = info.data.get("placeholder_claims")
+        if claims is None:
+            raise ValueError("not checked: placeholder_claims is invalid")
+        return parse_rules(value, setting="rules", placeholder_claims=claims)
+
+    @model_validator(mode="after")
+    def _ip_restriction_needs_ipv4_only(self) -> EnvironmentConfig:
+        if self.urls.allow_ip_restriction and self.ipv6:
+            raise ValueError(
+                "urls.allow_ip_restriction: true needs `ipv6: false`: CloudFront custom policies take IPv4 "
+                "AWS:SourceIp only, so IP-restricted URLs would fail for every dual-stack viewer")
+        return self
+
+    @model_validator(mode="after")
+    def _cognito_urls(self) -> EnvironmentConfig:
+        if self.jwt is not None:
+            if self.cognito_callback_urls or self.cognito_logout_urls:
+                raise ValueError("cognito_callback_urls/cognito_logout_urls: only without `jwt` "
+                                 "(they configure the provisioned user pool's app client)")
+            return self
+        for setting, urls in (("cognito_callback_urls", self.callback_urls), ("cognito_logout_urls", self.logout_urls)):
+            source = setting if getattr(self, setting) else "frontend_origins"
+            for index, url in enumerate(urls):
+                if len(url) > 1024 or not _COGNITO_URL.match(url):
+                    raise ValueError(
+                        f"{source}[{index}]: {url!r} is not a URL Cognito accepts for {setting} (HTTPS, or "
+                        f"http://localhost only; no fragment){'; set ' + setting if source != setting else ''}")
+        return self
 
     @model_validator(mode="after")
     def _cookie_domain_covers_the_file_domain(self) -> EnvironmentConfig:
@@ -281,6 +343,22 @@ class EnvironmentConfig(_Strict):
     def upload_role_name(self) -> str:
         """Known name of the upload Lambda's role: the only principal the bucket lets write."""
         return f"{self.prefix}-uploader"
+
+    @property
+    def callback_urls(self) -> tuple[str, ...]:
+        """The Cognito app client's callback URLs."""
+        return self.cognito_callback_urls or tuple(f"{origin}/" for origin in self.frontend_origins)
+
+    @property
+    def logout_urls(self) -> tuple[str, ...]:
+        return self.cognito_logout_urls or self.callback_urls
+
+    @property
+    def groups_claim(self) -> GroupsClaim:
+        """Where the Lambdas read the caller's groups: Cognito's claim, or the issuer's."""
+        if self.jwt is None:
+            return COGNITO_GROUPS
+        return GroupsClaim(name=self.jwt.groups_claim, format=self.jwt.groups_format)
 
     @property
     def jwt_audience(self) -> tuple[str, ...]:
@@ -327,7 +405,11 @@ def environment_from_context(filegate_context: Any, env: str) -> EnvironmentConf
         message = str(first["msg"]).removeprefix("Value error, ")
         if isinstance(first.get("ctx", {}).get("error"), RuleConfigError):
             raise ConfigError(f"environments.{env}.{first['ctx']['error']}") from error
-        raise ConfigError(f"{_setting_path(env, tuple(first['loc']))}: {message}") from error
+        loc = tuple(first["loc"])
+        named = _NAMED_SETTING.match(message) if not loc else None
+        if named:  # a check across settings whose message starts with the setting to blame
+            raise ConfigError(f"environments.{env}.{message}") from error
+        raise ConfigError(f"{_setting_path(env, loc)}: {message}") from error
 
 
 def environment_names(filegate_context: Any) -> list[str]:

@@ -82,16 +82,21 @@ class FileStoreStack(Stack):
             key_group=self.signing.key_group,
             web_acl_arn=web_acl_arn,
             price_class=config.price_class,
+            ipv6=config.ipv6,
             domain=config.domain,
             certificate=certificate,
         )
-        # The one place where the bucket is locked to its reader and its writer.
+        # The one place where the buckets are locked: reader, writer, listers, bulk copies, log readers.
         self.upload_role_arn = f"arn:{self.partition}:iam::{self.account}:role/{config.upload_role_name}"
         self.storage.restrict_reads_to(
             distribution_arn=self.delivery.distribution_arn,
             exception_role_arns=config.read_exception_role_arns,
         )
         self.storage.restrict_writes_to(writer_role_arn=self.upload_role_arn)
+        # Roles trusted to read every object may also find them (a scanner's rescan, a backup).
+        self.storage.restrict_listing_to(lister_role_arns=config.read_exception_role_arns)
+        self.storage.restrict_bulk_copies_to(exception_role_arns=config.read_exception_role_arns)
+        self.storage.restrict_log_reads_to(reader_role_arns=config.log_reader_role_arns)
 
         host = config.domain.domain_name if config.domain else self.delivery.domain_name
         self.download_base_url = f"https://{host}"

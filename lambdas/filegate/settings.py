@@ -12,10 +12,18 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from filegate.domain.groups import CLAIM_NAME, GroupsClaim, GroupsFormat
 from filegate.domain.principals import is_role_arn
-from filegate.domain.rules import Rule, RuleConfigError, parse_rules, rules_by_name
+from filegate.domain.rules import (
+    DEFAULT_PLACEHOLDER_CLAIMS,
+    Rule,
+    RuleConfigError,
+    check_placeholder_claims,
+    parse_rules,
+    rules_by_name,
+)
 
 _BASE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _PUBLIC_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -24,6 +32,7 @@ _PUBLIC_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 ENVIRONMENT: Mapping[str, str] = {
     "bucket": "FILEGATE_BUCKET",
     "bucket_kms_key_arn": "FILEGATE_BUCKET_KMS_KEY_ARN",
+    "placeholder_claims": "FILEGATE_PLACEHOLDER_CLAIMS",
     "rules": "FILEGATE_RULES",
     "download_base_url": "FILEGATE_DOWNLOAD_BASE_URL",
     "signer": "FILEGATE_SIGNER",
@@ -39,8 +48,10 @@ ENVIRONMENT: Mapping[str, str] = {
     "s3_addressing_style": "FILEGATE_S3_ADDRESSING_STYLE",
     "cookie_domain": "FILEGATE_COOKIE_DOMAIN",
     "backend_principals": "FILEGATE_BACKEND_PRINCIPALS",
+    "groups_claim": "FILEGATE_GROUPS_CLAIM",
+    "groups_format": "FILEGATE_GROUPS_FORMAT",
 }
-_JSON_SETTINGS = frozenset({"rules", "signing_slots", "backend_principals"})
+_JSON_SETTINGS = frozenset({"rules", "signing_slots", "backend_principals", "placeholder_claims"})
 _SEVEN_DAYS = 7 * 24 * 3600
 
 
@@ -73,6 +84,8 @@ class Settings(BaseModel):
 
     bucket: Annotated[str, Field(min_length=3, max_length=63)]
     bucket_kms_key_arn: str | None = None
+    #: Declared before ``rules``: the rules are checked against it.
+    placeholder_claims: tuple[str, ...] = DEFAULT_PLACEHOLDER_CLAIMS
     rules: tuple[Rule, ...]
     download_base_url: str
     signer: Literal["kms", "secret"] = "kms"
@@ -82,19 +95,30 @@ class Settings(BaseModel):
     upload_max_expiry_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 900
     url_default_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 300
     url_max_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 3600
-    allow_ip_restriction: bool = True
+    allow_ip_restriction: bool = False
     allow_start_time: bool = True
     signature_cache_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
     s3_addressing_style: Literal["virtual", "path"] = "virtual"
     cookie_domain: str | None = None
     #: IAM role ARNs whose sessions may call the ``/backend/`` routes (none: nobody may).
     backend_principals: tuple[str, ...] = ()
+    #: The claim that carries the caller's groups, and its format (``filegate.domain.groups``).
+    groups_claim: Annotated[str, Field(pattern=CLAIM_NAME.pattern)] = "cognito:groups"
+    groups_format: GroupsFormat = "array"
     region: str | None = None
+
+    @field_validator("placeholder_claims", mode="before")
+    @classmethod
+    def _placeholder_claims(cls, value: object) -> tuple[str, ...]:
+        return check_placeholder_claims(value, setting=ENVIRONMENT["placeholder_claims"])
 
     @field_validator("rules", mode="before")
     @classmethod
-    def _rules(cls, value: object) -> tuple[Rule, ...]:
-        return parse_rules(value, setting=ENVIRONMENT["rules"])
+    def _rules(cls, value: object, info: ValidationInfo) -> tuple[Rule, ...]:
+        claims = info.data.get("placeholder_claims")
+        if claims is None:  # placeholder_claims failed its own check; that error is reported
+            raise ValueError("not checked: FILEGATE_PLACEHOLDER_CLAIMS is invalid")
+        return parse_rules(value, setting=ENVIRONMENT["rules"], placeholder_claims=claims)
 
     @field_validator("backend_principals", mode="before")
     @classmethod
@@ -131,6 +155,10 @@ class Settings(BaseModel):
     @property
     def slot(self) -> SigningSlot:
         return self.signing_slots[self.active_slot]
+
+    @property
+    def groups(self) -> GroupsClaim:
+        return GroupsClaim(name=self.groups_claim, format=self.groups_format)
 
     @property
     def rules_by_name(self) -> dict[str, Rule]:

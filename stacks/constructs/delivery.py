@@ -12,7 +12,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import DomainSettings
-from stacks.edge_headers import CONTENT_SECURITY_POLICY, HSTS_SECONDS
+from stacks.edge_headers import CONTENT_SECURITY_POLICY, HSTS_SECONDS, REMOVED_ORIGIN_HEADERS
 from stacks.nag import acknowledge
 
 PUBLIC_PATH_PATTERN = "public/*"
@@ -42,6 +42,7 @@ class Delivery(Construct):
         key_group: cloudfront.IKeyGroup,
         web_acl_arn: str,
         price_class: str,
+        ipv6: bool,
         domain: DomainSettings | None,
         certificate: acm.ICertificate | None,
     ) -> None:
@@ -65,7 +66,10 @@ class Delivery(Construct):
         self.headers_policy = cloudfront.ResponseHeadersPolicy(
             self,
             "SecurityHeaders",
-            comment=f"{name_prefix}: security headers on every file",
+            comment=f"{name_prefix}: security headers on every file; S3 metadata, SSE and version headers removed",
+            # No x-amz-meta-* (uploader id, original filename), SSE key ARN or version id reaches
+            # a viewer: the same list the local edge removes (stacks/edge_headers.py).
+            remove_headers=list(REMOVED_ORIGIN_HEADERS),
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 strict_transport_security=cloudfront.ResponseHeadersStrictTransportSecurity(
                     access_control_max_age=Duration.seconds(HSTS_SECONDS),
@@ -104,7 +108,8 @@ class Delivery(Construct):
             default_behavior=behavior(signed=True),
             additional_behaviors={PUBLIC_PATH_PATTERN: behavior(signed=False)},
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
-            enable_ipv6=True,
+            # Off only where IP-restricted URLs are allowed (their AWS:SourceIp is IPv4-only).
+            enable_ipv6=ipv6,
             enable_logging=True,
             log_bucket=log_bucket,
             log_file_prefix="cloudfront/",
@@ -127,7 +132,8 @@ class Delivery(Construct):
             )
             target = route53.RecordTarget.from_alias(targets.CloudFrontTarget(self.distribution))
             route53.ARecord(self, "AliasA", zone=zone, record_name=domain.domain_name, target=target)
-            route53.AaaaRecord(self, "AliasAaaa", zone=zone, record_name=domain.domain_name, target=target)
+            if ipv6:
+                route53.AaaaRecord(self, "AliasAaaa", zone=zone, record_name=domain.domain_name, target=target)
         else:
             acknowledge(
                 self.distribution,

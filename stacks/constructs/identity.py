@@ -111,7 +111,6 @@ class Identity(Construct):
         server = pool.add_resource_server(
             "ResourceServer", identifier=RESOURCE_SERVER, scopes=[files_scope],
         )
-        callback_urls = [f"{origin}/" for origin in config.frontend_origins]
         client = pool.add_client(
             "WebClient",
             generate_secret=False,
@@ -133,8 +132,9 @@ class Identity(Construct):
                     cognito.OAuthScope.OPENID, cognito.OAuthScope.EMAIL,
                     cognito.OAuthScope.resource_server(server, files_scope),
                 ],
-                callback_urls=callback_urls,
-                logout_urls=callback_urls,
+                # Checked against Cognito's rules at synthesis (stacks/config.py).
+                callback_urls=list(config.callback_urls),
+                logout_urls=list(config.logout_urls),
             ),
         )
         pool.add_domain("Domain", cognito_domain=cognito.CognitoDomainOptions(

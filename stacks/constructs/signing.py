@@ -17,10 +17,15 @@ from stacks.config import SigningSettings
 from stacks.lambda_bundling import RUNTIME, LambdaBundle, lambda_code
 from stacks.nag import BASIC_EXECUTION_REASON, acknowledge, acknowledge_inline_policy, acknowledge_python_function
 
+# Named one by one: a wildcard such as kms:Create* would include kms:CreateGrant, and a grant of
+# Sign ignores every condition of the key policy. What CloudFormation needs to create, update and
+# delete the key is here; GetPublicKey is for the deploy-time reader; grants can only be cleaned up.
 KEY_ADMIN_ACTIONS = [
-    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
-    "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
-    "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+    "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:ListKeyPolicies", "kms:GetPublicKey",
+    "kms:GetKeyRotationStatus", "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:ListKeyRotations",
+    "kms:EnableKey", "kms:DisableKey", "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:ListResourceTags",
+    "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:ListGrants", "kms:RevokeGrant", "kms:RetireGrant",
 ]
 
 
@@ -107,6 +112,23 @@ class Signing(Construct):
                     principals=[iam.AccountRootPrincipal()],
                     actions=KEY_ADMIN_ACTIONS,
                     resources=["*"],
+                ),
+                # Nothing uses grants on these keys, and a grant would bypass the conditions below.
+                iam.PolicyStatement(
+                    sid="DenyAnyGrantOnTheSigningKey",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["kms:CreateGrant"],
+                    resources=["*"],
+                ),
+                # Kept should the Deny above ever be narrowed: never a grant that can sign.
+                iam.PolicyStatement(
+                    sid="DenySignGrantsToEveryone",
+                    effect=iam.Effect.DENY,
+                    principals=[iam.AnyPrincipal()],
+                    actions=["kms:CreateGrant"],
+                    resources=["*"],
+                    conditions={"ForAnyValue:StringEquals": {"kms:GrantOperations": ["Sign"]}},
                 ),
                 iam.PolicyStatement(
                     sid="SignOnlyAsTheDownloadRole",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Annotations, Duration, RemovalPolicy
+from aws_cdk import Annotations, CustomResourceProviderBase, DefaultStackSynthesizer, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -11,6 +11,22 @@ from constructs import Construct
 from stacks.nag import acknowledge
 
 NONCURRENT_VERSION_DAYS = 30
+#: Every way to learn the files bucket's keys, which hold user and organisation ids.
+LIST_ACTIONS = ["s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads",
+                "s3:ListMultipartUploadParts"]
+#: Ways to read object bytes without s3:GetObject: replication (S3 or Batch Operations) and torrents.
+REPLICATION_READ_ACTIONS = ["s3:GetObjectVersionForReplication", "s3:InitiateReplication",
+                            "s3:GetObjectTorrent", "s3:GetObjectVersionTorrent"]
+#: Bucket configurations that export every key (inventory, metadata tables) or every object (replication).
+EXPORT_CONFIGURATION_ACTIONS = ["s3:PutInventoryConfiguration", "s3:PutReplicationConfiguration",
+                                "s3:CreateBucketMetadataTableConfiguration",
+                                "s3:UpdateBucketMetadataInventoryTableConfiguration",
+                                "s3:UpdateBucketMetadataJournalTableConfiguration"]
+#: Replication writes into this bucket would pass around the upload role's write Deny.
+REPLICATION_WRITE_ACTIONS = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
+#: Everything that returns a log object's bytes (CloudFront logs hold replayable signed URLs).
+LOG_READ_ACTIONS = ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTorrent", "s3:GetObjectVersionTorrent",
+                    "s3:GetObjectVersionForReplication"]
 
 
 class Storage(Construct):
@@ -33,6 +49,7 @@ class Storage(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         destroy = removal_policy == RemovalPolicy.DESTROY
+        self._auto_delete = destroy
 
         self.log_bucket = s3.Bucket(
             self,
@@ -166,3 +183,62 @@ class Storage(Construct):
                 conditions={"ArnNotEquals": {"aws:PrincipalArn": writer_role_arn}},
             )
         )
+
+    def restrict_log_reads_to(self, *, reader_role_arns: tuple[str, ...]) -> None:
+        """Explicitly deny reading log objects to every principal but the configured log readers.
+
+        CloudFront's standard logs record query strings, so a still-valid signed URL could be
+        replayed from them. S3 and CloudFront only write here; no AWS service needs to read.
+        """
+        _deny(self.log_bucket, "DenyLogReadsExceptByLogReaders", LOG_READ_ACTIONS,
+              [self.log_bucket.arn_for_objects("*")], but=reader_role_arns)
+
+    def restrict_listing_to(self, *, lister_role_arns: tuple[str, ...]) -> None:
+        """Explicitly deny listing keys to every principal but the roles that must.
+
+        Those are CloudFormation's execution role (its bucket handler calls HeadBucket, which is
+        s3:ListBucket), CDK's auto-delete role in throw-away environments, and the named roles.
+        """
+        excepted = (self._deployment_role_arn(), *self._auto_delete_role_arns(), *lister_role_arns)
+        _deny(self.bucket, "DenyKeyListingExceptNamedRoles", LIST_ACTIONS,
+              [self.bucket.bucket_arn, self.bucket.arn_for_objects("*")], but=excepted)
+
+    def restrict_bulk_copies_to(self, *, exception_role_arns: tuple[str, ...]) -> None:
+        """Explicitly deny replication, torrents, inventories and metadata tables but to named roles.
+
+        Each copies objects or exports every key without passing the read Deny. The template sets
+        none of these configurations; to add one, name its role among the exceptions and add it
+        to the bucket here (CloudFormation's execution role may put it). Nothing replicates in.
+        """
+        objects = self.bucket.arn_for_objects("*")
+        _deny(self.bucket, "DenyReplicationReadsExceptNamedRoles", REPLICATION_READ_ACTIONS, [objects],
+              but=exception_role_arns)
+        _deny(self.bucket, "DenyExportConfigurationExceptNamedRoles", EXPORT_CONFIGURATION_ACTIONS,
+              [self.bucket.bucket_arn], but=(self._deployment_role_arn(), *exception_role_arns))
+        _deny(self.bucket, "DenyReplicationIntoTheFilesBucket", REPLICATION_WRITE_ACTIONS, [objects])
+
+    def _auto_delete_role_arns(self) -> tuple[str, ...]:
+        if not self._auto_delete:
+            return ()
+        provider = Stack.of(self).node.try_find_child("Custom::S3AutoDeleteObjectsCustomResourceProvider")
+        assert isinstance(provider, CustomResourceProviderBase), "auto_delete_objects creates the provider"
+        return (provider.role_arn,)
+
+    def _deployment_role_arn(self) -> str:
+        """The role CloudFormation deploys this stack with (CDK's bootstrap execution role)."""
+        synthesizer = Stack.of(self).synthesizer
+        role = synthesizer.cloud_formation_execution_role if isinstance(synthesizer, DefaultStackSynthesizer) else None
+        if role is None:
+            raise ValueError(
+                "the files bucket's list Deny excepts CloudFormation's execution role, so the stack needs "
+                "a DefaultStackSynthesizer with one (cdk bootstrap's cfn-exec-role)")
+        return Fn.sub(role) if "${" in role else role
+
+
+def _deny(bucket: s3.Bucket, sid: str, actions: list[str], resources: list[str], *,
+          but: tuple[str, ...] = ()) -> None:
+    """A bucket-policy Deny of ``actions`` to every principal but the roles in ``but``."""
+    bucket.add_to_resource_policy(iam.PolicyStatement(
+        sid=sid, effect=iam.Effect.DENY, principals=[iam.AnyPrincipal()], actions=actions, resources=resources,
+        conditions={"ArnNotEquals": {"aws:PrincipalArn": list(but)}} if but else None,
+    ))

@@ -16,7 +16,16 @@ import requests
 
 from filegate.domain.cloudfront import resource_url, signed_url
 from tests.e2e.conftest import Local
-from tests.e2e.helpers import api, download_url, kms_signing_key, upload_file, with_param
+from tests.e2e.helpers import (
+    Upload,
+    api,
+    download_url,
+    kms_signing_key,
+    mint_upload,
+    post_file,
+    upload_file,
+    with_param,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -88,10 +97,17 @@ def test_a_signed_url_used_on_another_path_is_refused(local: Local, alice: dict[
 
 
 def test_a_url_restricted_to_another_ip_is_refused(local: Local, alice: dict[str, Any]) -> None:
-    elsewhere = download_url(local, alice["token"], alice["keys"][0], ip="203.0.113.0/24")
+    # Given the dev config (IP restriction off: the distribution is dual-stack) / Then the API
+    # refuses to bind a URL to an IP range, with a clear 400 (review finding 3)
+    response = api(local, "/downloads", {"key": alice["keys"][0], "ip": "203.0.113.0/24"}, token=alice["token"])
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+    # And the edge still enforces an IP condition signed with the slot key (an IPv4-only deployment)
+    key = kms_signing_key(local)
+    resource = resource_url(local.edge, alice["keys"][0])
+    elsewhere = signed_url(resource, expires=int(time.time()) + 60, key=key, ip_range="203.0.113.0/24")
     assert "Policy=" in elsewhere
     assert_denied(get(elsewhere), "ip-mismatch")
-    here = download_url(local, alice["token"], alice["keys"][0], ip="127.0.0.1")
+    here = signed_url(resource, expires=int(time.time()) + 60, key=key, ip_range="127.0.0.1/32")
     assert get(here).status_code == 200
 
 
@@ -148,3 +164,151 @@ def test_dot_segments_never_reach_the_bucket(local: Local, alice: dict[str, Any]
         assert response.status == 400, path
         assert response.getheader("X-Local-Edge-Reason") == "bad-path", path
         assert PDF not in body
+
+
+# --- issue 7, finding 5: no internal header reaches a viewer ---------------------------------
+
+#: What a viewer must never see, as prefixes (independent of the list the edge removes):
+#: object metadata (the uploader's id, the original filename, the rule), SSE details (the KMS
+#: key ARN names the account) and version ids.
+INTERNAL_HEADER_PREFIXES = ("x-amz-meta-", "x-amz-server-side-encryption", "x-amz-version-id")
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
+
+
+def internal_headers(response: requests.Response) -> list[str]:
+    return [name for name in response.headers if name.lower().startswith(INTERNAL_HEADER_PREFIXES)]
+
+
+def restore_as_s3_would(local: Local, upload: Upload, content: bytes) -> None:
+    """Store ``content`` under the upload's key with exactly the headers its POST fields set.
+
+    S3 stores a POST's ``Content-Disposition`` field on the object; radosgw (Ceph 16) enforces
+    the policy condition on it but keeps no value (local/README.md). A PUT with the same
+    fields gives the object S3 would hold, so the edge's handling of it can be observed.
+    """
+    fields = upload.fields
+    local.uploader_s3.put_object(
+        Bucket=local.bucket, Key=upload.key, Body=content, ContentType=fields["Content-Type"],
+        ContentDisposition=fields["Content-Disposition"],
+        Metadata={name.removeprefix("x-amz-meta-"): value for name, value in fields.items()
+                  if name.startswith("x-amz-meta-")},
+        ServerSideEncryption=fields["x-amz-server-side-encryption"],
+        SSEKMSKeyId=fields["x-amz-server-side-encryption-aws-kms-key-id"])
+
+
+def test_finding5_no_internal_header_reaches_a_viewer(local: Local, alice: dict[str, Any]) -> None:
+    # Given a public marketing image and a private CV, minted and POSTed as a browser does
+    # (metadata: uploader id, original filename, rule; SSE-KMS with the bucket's key)
+    mia = local.token(user="mia")
+    public = mint_upload(local, mia, "marketing", "image/png", len(PNG), filename="Banner of Mia.png")
+    private = mint_upload(local, alice["token"], "cv", "application/pdf", len(PDF), filename="Alice CV.pdf")
+    for upload, content in ((public, PNG), (private, PDF)):
+        assert post_file(upload, content).status_code == 201
+    signed = download_url(local, alice["token"], private.key)
+
+    def viewed() -> dict[str, requests.Response]:
+        return {
+            "public GET": get(f"{local.edge}/{public.key}"),
+            "public HEAD": requests.head(f"{local.edge}/{public.key}", timeout=30),
+            "public range": get(f"{local.edge}/{public.key}", headers={"Range": "bytes=0-3"}),
+            "signed GET": get(signed),
+            "signed HEAD": requests.head(signed, timeout=30),
+        }
+
+    for stage in ("as POSTed", "as S3 stores a POST"):
+        if stage == "as S3 stores a POST":
+            for upload, content in ((public, PNG), (private, PDF)):
+                restore_as_s3_would(local, upload, content)
+        # (the origin really holds them: the edge's own read of the bucket sees metadata and SSE)
+        stored = local.edge_s3.head_object(Bucket=local.bucket, Key=public.key)
+        assert stored["Metadata"]["uploader"] and stored["ServerSideEncryption"] == "aws:kms"
+        served = viewed()
+        for what, response in served.items():
+            assert response.status_code in {200, 206}, (stage, what, response.status_code, response.text[:200])
+            # Then the viewer sees no metadata, no SSE detail and no version id
+            assert internal_headers(response) == [], (stage, what, internal_headers(response))
+            others = [value for name, value in response.headers.items() if name.lower() != "content-disposition"]
+            assert not any(stored["Metadata"]["uploader"] in value for value in others), (stage, what, others)
+            assert response.headers["X-Content-Type-Options"] == "nosniff", (stage, what)
+        assert served["public GET"].content == PNG and served["signed GET"].content == PDF
+        assert served["public GET"].headers["Content-Type"] == "image/png"
+    # And Content-Disposition, which the browser needs, is kept
+    for what in ("public GET", "public HEAD", "signed GET", "signed HEAD"):
+        assert served[what].headers["Content-Disposition"] == (public if what.startswith("public") else private
+                                                               ).fields["Content-Disposition"], what
+    assert served["signed GET"].headers["Content-Disposition"].startswith("attachment; ")
+
+
+def test_finding5_the_local_edge_removes_the_distributions_list() -> None:
+    # The local edge filters origin headers as the response headers policy does: every name of
+    # REMOVED_ORIGIN_HEADERS goes (whatever its case), and no x-amz-meta-* passes at all, listed
+    # or not; other origin headers pass as CloudFront passes them.
+    from local.edge import viewer_headers
+    from stacks.edge_headers import REMOVED_ORIGIN_HEADERS
+
+    origin = {name.lower(): "internal" for name in REMOVED_ORIGIN_HEADERS}
+    origin |= {"x-amz-meta-not-in-any-list": "x", "X-Amz-Meta-Mixed-Case": "x",
+               "X-AMZ-SERVER-SIDE-ENCRYPTION": "aws:kms", "content-type": "image/png",
+               "content-disposition": 'inline; filename="a.png"', "etag": '"abc"', "content-length": "4"}
+    passed = dict(viewer_headers(origin))
+    assert passed == {"Content-Type": "image/png", "Content-Disposition": 'inline; filename="a.png"',
+                      "ETag": '"abc"', "Content-Length": "4"}
+
+
+# --- issue 7, local edge path normalisation --------------------------------------------------
+
+def raw_get(local: Local, path: str) -> tuple[int, str | None, bytes]:
+    """Status, edge reason and body of a GET sent with exactly this path (HTTP clients would
+    re-encode or normalise it)."""
+    host, port = local.edge.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.getheader("X-Local-Edge-Reason"), response.read()
+    finally:
+        connection.close()
+
+
+#: Spellings of a public key that CloudFront does not match with ``public/*``: it normalises the
+#: path per RFC 3986 before matching, which decodes escaped *unreserved* characters only; ``%2F``
+#: (reserved) stays an escape, so the default, signed behaviour applies, although S3 decodes the
+#: raw path it gets to the public key. ``{f}`` is the file name.
+NOT_PUBLIC_SPELLINGS = (
+    "/public%2Fmarketing/{f}",                 # the slash after public, encoded
+    "/public%2fmarketing/{f}",                 # ... with lower-case hex
+    "/pub%6cic%2Fmarketing/{f}",               # an unreserved escape (decoded) and %2F (kept)
+    "/%70%75%62%6c%69%63%2f%6d%61%72%6b%65%74%69%6e%67%2f{f}",  # everything encoded
+    "/public%2Fmarketing%2F{f}",               # every slash encoded
+    "/%2Fpublic/marketing/{f}",                # %2F in front
+    "/public%252Fmarketing/{f}",               # double encoding (S3: key "public%2Fmarketing/...")
+    "/public%25%32%46marketing/{f}",           # double encoding spelt with unreserved escapes
+    "/PUBLIC/marketing/{f}",                   # path patterns are case-sensitive
+    "/%50ublic/marketing/{f}",                 # ... also after decoding ("Public")
+    "/Public%2Fmarketing/{f}",
+)
+#: Spellings CloudFront normalises to public/marketing/{f}: served unsigned there, as here (the
+#: same public object; S3 decodes the raw path to the same key).
+PUBLIC_SPELLINGS = ("/pub%6Cic/marketing/{f}", "/%70ublic/marketing/{f}", "/public/%6Darketing/{f}",
+                    "/public/marketing%2F{f}")
+
+
+def test_issue7_edge_path_normalisation_encoded_slash_needs_a_signature(local: Local) -> None:
+    # Given a public image (served unsigned at its plain path)
+    mia = local.token(user="mia")
+    key = upload_file(local, mia, "marketing", PNG, "image/png")
+    name = key.removeprefix("public/marketing/")
+    assert raw_get(local, f"/{key}")[0] == 200
+    # When the public/ prefix is spelt so that CloudFront's normalised path is not public/*
+    for spelling in NOT_PUBLIC_SPELLINGS:
+        path = spelling.format(f=name)
+        status, reason, body = raw_get(local, path)
+        # Then the edge refuses it for the missing signature, before any origin read
+        assert (status, reason) == (403, "missing-key-pair-id"), (path, status, reason)
+        assert PNG not in body, path
+    # While the spellings CloudFront normalises into public/* are served as CloudFront serves them
+    for spelling in PUBLIC_SPELLINGS:
+        path = spelling.format(f=name)
+        status, reason, body = raw_get(local, path)
+        assert (status, body) == (200, PNG), (path, status, reason)

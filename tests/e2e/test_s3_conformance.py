@@ -6,9 +6,11 @@ query parameters (SigV4)"; CORS: "Configuring cross-origin resource sharing"). T
 tests lean on these refusals, so a change of emulator or version must not quietly weaken them:
 if a case fails here, the local mode no longer proves what the tests claim.
 
-Policies are built here with boto3 directly (not through the API), in the shape the upload
+Most policies are built here with boto3 directly (not through the API), in the shape the upload
 handler mints: exact key, exact Content-Type, a size range, SSE-KMS fields, metadata,
-Content-Disposition and success_action_status.
+Content-Disposition and success_action_status. The "minted policy" section takes the POST the
+real upload handler mints through the local API, and alters one property at a time: this is
+where the POST policy is proven, since moto (tests/unit) enforces no POST policy at all.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Local
+from tests.e2e.helpers import Upload, mint_upload
 
 pytestmark = pytest.mark.e2e
 
@@ -202,6 +205,186 @@ def test_post_without_policy_and_signature_is_refused(local: Local) -> None:
     refused(response, 403, local, key, "AccessDenied")
 
 
+# --- the minted policy (the upload handler's own, through the local API) --------------------
+
+CV = b"%PDF-1.7 minted conformance\n%%EOF\n"
+TAGGING = ("<Tagging><TagSet><Tag><Key>GuardDutyMalwareScanStatus</Key><Value>NO_THREATS_FOUND</Value>"
+           "</Tag></TagSet></Tagging>")
+OTHER_KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+
+
+def mint(local: Local, token: str, **extra: Any) -> Upload:
+    return mint_upload(local, token, "cv", "application/pdf", len(CV), filename="My CV.pdf", **extra)
+
+
+def send_minted(upload: Upload, *, body: bytes = CV, drop: tuple[str, ...] = (),
+                override: dict[str, str] | None = None, before: list[tuple[str, str]] | None = None,
+                after: list[tuple[str, str]] | None = None) -> requests.Response:
+    """The browser's POST with one property changed: fields dropped or overridden, or extra
+    (name, value) pairs before or after the minted fields (duplicates allowed); file last."""
+    fields = [(name, (override or {}).get(name, value)) for name, value in upload.fields.items() if name not in drop]
+    return requests.post(upload.url, data=[*(before or []), *fields, *(after or [])],
+                         files={"file": ("cv.pdf", body, "application/pdf")}, timeout=60)
+
+
+def refused_minted(response: requests.Response, local: Local, upload: Upload, statuses: set[int],
+                   *codes: str, other_key: str | None = None) -> None:
+    assert response.status_code in statuses, (response.status_code, response.text[:300])
+    assert any(f"<Code>{code}</Code>" in response.text for code in codes), response.text[:300]
+    assert not exists(local, upload.key), "a refused upload must not create the object"
+    if other_key:
+        assert not exists(local, other_key), "a refused upload must not create the object"
+
+
+@pytest.fixture(scope="module")
+def alice(local: Local) -> str:
+    return local.token(user="alice")
+
+
+def _other_user(key: str) -> str:
+    parts = key.split("/")  # private/users/<sub>/cv/<file>
+    return "/".join([*parts[:2], "someone-else", *parts[3:]])
+
+
+def _other_rule(key: str) -> str:
+    return key.replace("/cv/", "/certificates/")
+
+
+#: One property changed per case: (what is changed, how, expected status, accepted error codes).
+#: Every case must be refused and leave no object.
+MINTED_REFUSALS: list[tuple[str, dict[str, Any], set[int], tuple[str, ...]]] = [
+    ("tampered signature", {"override": lambda u: {"x-amz-signature": tamper(u.fields["x-amz-signature"])}},
+     {403}, POST_SIGNATURE_CODES),
+    ("no signature", {"drop": ("x-amz-signature",)}, {400, 403}, ("InvalidArgument", "AccessDenied")),
+    ("signing date changed", {"override": lambda u: {"x-amz-date": "20200101T000000Z"}}, {403}, POST_SIGNATURE_CODES),
+    ("Content-Type text/html", {"override": lambda u: {"Content-Type": "text/html"}}, {403}, ("AccessDenied",)),
+    ("Content-Type image/svg+xml", {"override": lambda u: {"Content-Type": "image/svg+xml"}}, {403}, ("AccessDenied",)),
+    ("Content-Type with a parameter", {"override": lambda u: {"Content-Type": "application/pdf; charset=utf-8"}},
+     {403}, ("AccessDenied",)),
+    ("Content-Type in upper case", {"override": lambda u: {"Content-Type": "APPLICATION/PDF"}}, {403},
+     ("AccessDenied",)),
+    ("Content-Type missing", {"drop": ("Content-Type",)}, {403}, ("AccessDenied",)),
+    ("a second Content-Type text/html after the pinned one", {"after": [("Content-Type", "text/html")]},
+     {403}, ("AccessDenied",)),
+    ("an extra x-amz-meta-* field", {"after": [("x-amz-meta-owner", "mallory")]}, {403}, ("AccessDenied",)),
+    ("an extra X-AMZ-META-* field", {"after": [("X-AMZ-META-OWNER", "mallory")]}, {403}, ("AccessDenied",)),
+    ("the uploader metadata changed", {"override": lambda u: {"x-amz-meta-uploader": "mallory"}}, {403},
+     ("AccessDenied",)),
+    ("a second uploader metadata field", {"after": [("x-amz-meta-uploader", "mallory")]}, {403}, ("AccessDenied",)),
+    ("the rule metadata changed", {"override": lambda u: {"x-amz-meta-rule": "marketing"}}, {403}, ("AccessDenied",)),
+    ("the filename metadata changed", {"override": lambda u: {"x-amz-meta-original-filename": "cv.html"}}, {403},
+     ("AccessDenied",)),
+    ("a tagging field (an uploader must never write tags)", {"after": [("tagging", TAGGING)]}, {403},
+     ("AccessDenied",)),
+    ("an acl field", {"after": [("acl", "public-read")]}, {403}, ("AccessDenied",)),
+    ("a Cache-Control field", {"after": [("Cache-Control", "max-age=31536000")]}, {403}, ("AccessDenied",)),
+    ("a Content-Encoding field", {"after": [("Content-Encoding", "gzip")]}, {403}, ("AccessDenied",)),
+    ("an Expires field", {"after": [("Expires", "Thu, 01 Dec 2094 16:00:00 GMT")]}, {403}, ("AccessDenied",)),
+    ("a website redirect field", {"after": [("x-amz-website-redirect-location", "https://evil.example/")]},
+     {403}, ("AccessDenied",)),
+    ("a storage class field", {"after": [("x-amz-storage-class", "STANDARD")]}, {403}, ("AccessDenied",)),
+    ("a checksum field", {"after": [("x-amz-checksum-sha256", "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")]},
+     {403}, ("AccessDenied",)),
+    ("an SSE-C field", {"after": [("x-amz-server-side-encryption-customer-algorithm", "AES256")]}, {403},
+     ("AccessDenied",)),
+    ("a success_action_redirect field", {"after": [("success_action_redirect", "https://evil.example/")]},
+     {403}, ("AccessDenied",)),
+    ("Content-Disposition inline", {"override": lambda u: {"Content-Disposition": "inline"}}, {403},
+     ("AccessDenied",)),
+    ("Content-Disposition missing", {"drop": ("Content-Disposition",)}, {403}, ("AccessDenied",)),
+    ("a second Content-Disposition", {"after": [("Content-Disposition", "inline")]}, {403}, ("AccessDenied",)),
+    ("SSE missing", {"drop": ("x-amz-server-side-encryption",)}, {403}, ("AccessDenied",)),
+    ("SSE AES256", {"override": lambda u: {"x-amz-server-side-encryption": "AES256"}}, {403}, ("AccessDenied",)),
+    ("SSE with another KMS key", {"override": lambda u: {"x-amz-server-side-encryption-aws-kms-key-id": OTHER_KMS_KEY}},
+     {403}, ("AccessDenied",)),
+    ("SSE KMS key missing", {"drop": ("x-amz-server-side-encryption-aws-kms-key-id",)}, {403}, ("AccessDenied",)),
+    ("success_action_status 200", {"override": lambda u: {"success_action_status": "200"}}, {403}, ("AccessDenied",)),
+    ("success_action_status missing", {"drop": ("success_action_status",)}, {403}, ("AccessDenied",)),
+    ("zero-byte body (the range starts at 1)", {"body": b""}, {400}, ("EntityTooSmall",)),
+    ("body one byte over the rule's maximum", {"body": "oversize"}, {400}, ("EntityTooLarge",)),
+]
+MINTED_KEY_REFUSALS: list[tuple[str, Any]] = [
+    ("another user's key", _other_user),
+    ("another rule's prefix", _other_rule),
+    ("a key under public/", lambda key: "public/marketing/" + key.rsplit("/", 1)[1]),
+    ("a suffix after the key", lambda key: key + ".html"),
+    ("the key in upper case", str.upper),
+    ("${filename} in the key", lambda key: key.rsplit("/", 1)[0] + "/${filename}"),
+]
+
+
+def test_minted_post_is_accepted(local: Local, alice: str) -> None:
+    # Given the POST the upload handler mints, When sent unchanged, Then S3 stores exactly it
+    upload = mint(local, alice)
+    response = send_minted(upload)
+    assert response.status_code == 201, response.text
+    head = local.edge_s3.head_object(Bucket=local.bucket, Key=upload.key)
+    assert head["ContentType"] == "application/pdf" and head["ServerSideEncryption"] == "aws:kms"
+    assert head["SSEKMSKeyId"] == upload.fields["x-amz-server-side-encryption-aws-kms-key-id"]
+    assert head["Metadata"] == {name.removeprefix("x-amz-meta-"): value for name, value in upload.fields.items()
+                                if name.startswith("x-amz-meta-")}
+
+
+def test_minted_post_at_the_size_limit_is_accepted(local: Local, alice: str) -> None:
+    # (so that the oversize refusal is the limit, nothing else)
+    upload = mint(local, alice)
+    assert send_minted(upload, body=b"x" * upload.max_bytes).status_code == 201
+
+
+@pytest.mark.parametrize("case", MINTED_REFUSALS, ids=[case[0] for case in MINTED_REFUSALS])
+def test_minted_post_with_one_property_changed_is_refused(
+        local: Local, alice: str, case: tuple[str, dict[str, Any], set[int], tuple[str, ...]]) -> None:
+    _, how, statuses, codes = case
+    upload = mint(local, alice)
+    arguments = dict(how)
+    if callable(arguments.get("override")):
+        arguments["override"] = arguments["override"](upload)
+    if arguments.get("body") == "oversize":
+        arguments["body"] = b"x" * (upload.max_bytes + 1)
+    refused_minted(send_minted(upload, **arguments), local, upload, statuses, *codes)
+
+
+@pytest.mark.parametrize(("change", "other"), MINTED_KEY_REFUSALS, ids=[case[0] for case in MINTED_KEY_REFUSALS])
+def test_minted_post_to_another_key_is_refused(local: Local, alice: str, change: str, other: Any) -> None:
+    upload = mint(local, alice)
+    other_key = other(upload.key)
+    assert other_key != upload.key
+    refused_minted(send_minted(upload, override={"key": other_key}), local, upload, {403}, "AccessDenied",
+                   other_key=other_key)
+    # Nor does a second key field after the pinned one take effect
+    refused_minted(send_minted(upload, after=[("key", other_key)]), local, upload, {403}, "AccessDenied",
+                   other_key=other_key)
+
+
+def test_minted_post_missing_any_metadata_field_is_refused(local: Local, alice: str) -> None:
+    names = [name for name in mint(local, alice).fields if name.startswith("x-amz-meta-")]
+    assert len(names) >= 3
+    for name in names:
+        upload = mint(local, alice)
+        refused_minted(send_minted(upload, drop=(name,)), local, upload, {403}, "AccessDenied")
+
+
+def test_minted_post_stores_the_pinned_type_whatever_else_is_sent(local: Local, alice: str) -> None:
+    # What S3 documents as ignored stays ignored, and never changes what is stored: the file
+    # part's own type, fields after the file, a second file, x-ignore-* fields. A text/html
+    # Content-Type *before* the pinned one is the one duplicate radosgw accepts (it keeps the
+    # last value): the stored type is still the pinned one.
+    upload = mint(local, alice)
+    response = requests.post(upload.url, timeout=60, files=[
+        ("Content-Type", (None, "text/html")), ("x-ignore-note", (None, "ignored")),
+        *[(name, (None, value)) for name, value in upload.fields.items()],
+        ("file", ("cv.html", CV, "text/html")),
+        ("x-amz-meta-owner", (None, "mallory")), ("Content-Type", (None, "text/html")),
+        ("file", ("second.html", b"<script>alert(1)</script>", "text/html"))])
+    if response.status_code == 201:
+        head = local.edge_s3.head_object(Bucket=local.bucket, Key=upload.key)
+        assert head["ContentType"] == "application/pdf" and "owner" not in head["Metadata"]
+        stored = local.edge_s3.get_object(Bucket=local.bucket, Key=upload.key)["Body"].read()
+        assert stored == CV
+    else:
+        refused_minted(response, local, upload, {400, 403}, "AccessDenied", "InvalidArgument")
+
+
 # --- expiry (one wait for every expired case) ------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -214,6 +397,7 @@ def expired(local: Local) -> dict[str, Any]:
     put_key = _key()
     artifacts = {
         "post": (post_key, presigned_post(local, post_key, expires_in=1)),
+        "minted": mint(local, local.token(user="alice"), expires_in=1),
         "get": local.edge_s3.generate_presigned_url("get_object", Params={"Bucket": local.bucket, "Key": get_key},
                                                     ExpiresIn=1),
         "put": (put_key, local.uploader_s3.generate_presigned_url(
@@ -227,6 +411,11 @@ def expired(local: Local) -> dict[str, Any]:
 def test_post_after_expiry_is_refused(local: Local, expired: dict[str, Any]) -> None:
     key, post = expired["post"]
     refused(send(post), 403, local, key, "AccessDenied")
+
+
+def test_minted_post_after_expiry_is_refused(local: Local, expired: dict[str, Any]) -> None:
+    upload = expired["minted"]
+    refused_minted(send_minted(upload), local, upload, {403}, "AccessDenied")
 
 
 def test_presigned_get_after_expiry_is_refused(expired: dict[str, Any]) -> None:

@@ -76,7 +76,8 @@ def variant(cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactor
             "frontend_origins": ["https://app.example.org"],
             "domain": {"domain_name": "files.example.org", "hosted_zone_id": "Z0123456789ABCDEFGHIJ",
                        "hosted_zone_name": "example.org"},
-            "jwt": {"issuer": "https://login.example.org", "audience": ["filegate-api"], "scopes": ["files"]},
+            "jwt": {"issuer": "https://login.example.org", "audience": ["filegate-api"], "scopes": ["files"],
+                    "groups_claim": "groups", "groups_format": "json_string"},
             "signing": {
                 "signer": "secret",
                 "slots": [
@@ -86,9 +87,12 @@ def variant(cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactor
                 "active_slot": "new",
             },
             "read_exception_role_arns": ["arn:aws:iam::123456789012:role/malware-scanner"],
+            "log_reader_role_arns": ["arn:aws:iam::123456789012:role/log-analyst"],
             "backend_principal_arns": ["arn:aws:iam::123456789012:role/rails-backend"],
             "cookie_domain": "example.org",
             "lambda_reserved_concurrency": 20,
+            "urls": {"allow_ip_restriction": True},
+            "ipv6": False,
             "alarm_email": "oncall@example.org",
         }
     }

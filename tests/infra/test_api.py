@@ -198,3 +198,39 @@ def test_backend_principals_and_cookie_domain_reach_the_lambdas(variant: Synthes
             assert json.loads(variables["FILEGATE_BACKEND_PRINCIPALS"]) == [
                 "arn:aws:iam::123456789012:role/rails-backend"]
             assert variables["FILEGATE_COOKIE_DOMAIN"] == "example.org"
+
+
+def _minting_variables(synth: Synthesized, env: str) -> list[dict[str, str]]:
+    functions = _resources(synth, env, "FileApi", "AWS::Lambda::Function").values()
+    return [function["Properties"]["Environment"]["Variables"] for function in functions
+            if function["Properties"]["Handler"].startswith("filegate.")]
+
+
+def test_finding2_the_lambdas_read_groups_from_the_configured_claim(app: Synthesized, variant: Synthesized) -> None:
+    # Given the provisioned Cognito pool / Then groups come from cognito:groups, as an array
+    for variables in _minting_variables(app, "prod"):
+        assert (variables["FILEGATE_GROUPS_CLAIM"], variables["FILEGATE_GROUPS_FORMAT"]) == ("cognito:groups", "array")
+    # Given an external issuer / Then from the claim and format its config names
+    for variables in _minting_variables(variant, "edge"):
+        assert (variables["FILEGATE_GROUPS_CLAIM"], variables["FILEGATE_GROUPS_FORMAT"]) == ("groups", "json_string")
+
+
+def test_finding3_ip_restriction_reaches_the_lambdas_only_where_configured(app: Synthesized,
+                                                                          variant: Synthesized) -> None:
+    assert {v["FILEGATE_ALLOW_IP_RESTRICTION"] for v in _minting_variables(app, "prod")} == {"false"}
+    assert {v["FILEGATE_ALLOW_IP_RESTRICTION"] for v in _minting_variables(variant, "edge")} == {"true"}
+
+
+def test_finding7_every_app_client_url_is_one_cognito_accepts(app: Synthesized) -> None:
+    for env in ("dev", "prod"):
+        (client,) = _resources(app, env, "FileApi", "AWS::Cognito::UserPoolClient").values()
+        urls = client["Properties"]["CallbackURLs"] + client["Properties"]["LogoutURLs"]
+        assert urls, env
+        for url in urls:
+            # Cognito: HTTPS, except http://localhost for testing (never 127.0.0.1)
+            assert url.startswith("https://") or url.startswith(("http://localhost/", "http://localhost:")), url
+
+
+def test_finding8_the_lambdas_check_rules_against_the_same_placeholder_claims(app: Synthesized) -> None:
+    for variables in _minting_variables(app, "prod"):
+        assert json.loads(variables["FILEGATE_PLACEHOLDER_CLAIMS"]) == ["sub", "org_id"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from tests.infra import iam_policy_eval
 from tests.infra.conftest import Synthesized
 
 
@@ -70,3 +72,101 @@ def test_object_writes_are_denied_to_everyone_but_the_upload_role(app: Synthesiz
         (deny,) = [s for s in _files_bucket_statements(app, env)
                    if s["Effect"] == "Deny" and _actions(s) == ["s3:PutObject"]]
         assert config.upload_role_name in str(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+
+
+# --- Finding 9 (issue 7): no key enumeration, no copy around the read Deny ------------------------
+
+FAKE_ACCOUNT = "111122223333"
+TLS = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
+OBJECT_LEVEL_WITHOUT_OBJECT_IN_NAME = {"s3:ListMultipartUploadParts", "s3:InitiateReplication",
+                                       "s3:ReplicateDelete", "s3:ReplicateTags", "s3:AbortMultipartUpload"}
+ENUMERATION_AND_BULK_COPY = [
+    "s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads", "s3:ListMultipartUploadParts",
+    "s3:GetObjectVersionForReplication", "s3:InitiateReplication", "s3:GetObjectTorrent",
+    "s3:GetObjectVersionTorrent", "s3:PutInventoryConfiguration", "s3:PutReplicationConfiguration",
+    "s3:CreateBucketMetadataTableConfiguration", "s3:ReplicateObject", "s3:ReplicateDelete",
+    "s3:GetObject", "s3:GetObjectVersion",
+]
+
+
+@dataclass(frozen=True)
+class FilesBucket:
+    fakes: iam_policy_eval.Fakes
+    arn: str
+    policy: dict[str, Any]
+    distribution_arn: str
+
+    def decide(self, caller: iam_policy_eval.Caller, action: str, identity: dict[str, Any] | None = None,
+               context: dict[str, Any] | None = None) -> iam_policy_eval.Decision:
+        object_level = "Object" in action or action in OBJECT_LEVEL_WITHOUT_OBJECT_IN_NAME
+        resource = f"{self.arn}/private/users/alice/cv/0123abcd.pdf" if object_level else self.arn
+        request = iam_policy_eval.Request(caller, action, resource, {**TLS, **(context or {})})
+        return iam_policy_eval.evaluate(request, resource_policy=self.policy, policy_account=self.fakes.account,
+                                        identity_policies=[identity] if identity else [])
+
+    def role(self, name: str) -> iam_policy_eval.Caller:
+        return iam_policy_eval.Caller.role(f"arn:aws:iam::{self.fakes.account}:role/{name}")
+
+
+def _files_bucket(synth: Synthesized, env: str) -> FilesBucket:
+    config = synth.environments[env].config
+    template = synth.template_json(env, "FileStore")
+    fakes = iam_policy_eval.Fakes(template, account=config.account or FAKE_ACCOUNT, region=config.region)
+    bucket_id = next(k for k, r in template["Resources"].items() if r["Type"] == "AWS::S3::Bucket"
+                     and r["Properties"]["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}])
+    distribution = fakes.ref(_distribution_arn_ref(synth, env))
+    return FilesBucket(fakes=fakes, arn=fakes.get_att(bucket_id, "Arn"),
+                       policy=fakes.resolve({"Statement": _files_bucket_statements(synth, env)}),
+                       distribution_arn=f"arn:aws:cloudfront::{fakes.account}:distribution/{distribution}")
+
+
+def test_finding9_nobody_but_named_roles_can_enumerate_keys_or_copy_around_the_read_deny(
+        app: Synthesized, variant: Synthesized) -> None:
+    allow, deny = iam_policy_eval.Decision.ALLOW, iam_policy_eval.Decision.EXPLICIT_DENY
+    s3_admin = iam_policy_eval.allow_all("s3:*")
+    for synth, env in ((app, "dev"), (app, "prod"), (variant, "edge")):
+        config = synth.environments[env].config
+        bucket = _files_bucket(synth, env)
+        # An administrator, and each of the app's own roles, even with s3:* in an identity policy.
+        for name in ("Administrator", config.upload_role_name, config.download_role_name):
+            for action in ENUMERATION_AND_BULK_COPY:
+                assert bucket.decide(bucket.role(name), action, s3_admin) is deny, (env, name, action)
+        # CloudFront reads through this distribution only, and lists nothing (a missing key is a 403).
+        cloudfront = iam_policy_eval.Caller.aws_service("cloudfront.amazonaws.com")
+        this = {"aws:SourceArn": bucket.distribution_arn, "aws:SourceAccount": bucket.fakes.account}
+        other = {**this, "aws:SourceArn": f"arn:aws:cloudfront::{bucket.fakes.account}:distribution/EOTHER"}
+        assert bucket.decide(cloudfront, "s3:GetObject", context=this) is allow
+        assert bucket.decide(cloudfront, "s3:GetObject", context=other) is not allow
+        assert bucket.decide(cloudfront, "s3:ListBucket", context=this) is not allow
+        # CloudFormation's execution role still deploys the bucket (HeadBucket is s3:ListBucket) and
+        # could add an inventory or replication configuration written in the template, but reads nothing.
+        deployer = bucket.role(f"cdk-hnb659fds-cfn-exec-role-{bucket.fakes.account}-{config.region}")
+        admin_everything = iam_policy_eval.allow_all()
+        for action in ("s3:ListBucket", "s3:PutInventoryConfiguration", "s3:PutReplicationConfiguration",
+                       "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy"):
+            assert bucket.decide(deployer, action, admin_everything) is allow, (env, action)
+        for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectVersionForReplication"):
+            assert bucket.decide(deployer, action, admin_everything) is not allow, (env, action)
+        # Named exception roles (a scanner, a backup or replication role) may list and replicate.
+        for arn in config.read_exception_role_arns:
+            named = iam_policy_eval.Caller.role(arn)
+            for action in ("s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject",
+                           "s3:GetObjectVersionForReplication", "s3:PutInventoryConfiguration"):
+                assert bucket.decide(named, action, s3_admin) is allow, (env, arn, action)
+            assert bucket.decide(named, "s3:ReplicateObject", s3_admin) is deny, "nothing replicates in"
+        # The upload role still writes.
+        assert bucket.decide(bucket.role(config.upload_role_name), "s3:PutObject",
+                             iam_policy_eval.allow_all("s3:PutObject")) is allow
+    assert variant.environments["edge"].config.read_exception_role_arns
+
+
+def test_finding9_cdk_auto_delete_role_still_empties_the_throwaway_bucket(app: Synthesized) -> None:
+    bucket = _files_bucket(app, "dev")
+    (role_id,) = [k for k, r in bucket.fakes.template["Resources"].items() if r["Type"] == "AWS::IAM::Role"
+                  and k.startswith("CustomS3AutoDeleteObjectsCustomResourceProviderRole")]
+    auto_delete = iam_policy_eval.Caller.role(bucket.fakes.get_att(role_id, "Arn"))
+    for action in ("s3:ListBucket", "s3:ListBucketVersions", "s3:DeleteObjectVersion", "s3:DeleteObject",
+                   "s3:GetBucketTagging", "s3:PutBucketPolicy"):
+        assert bucket.decide(auto_delete, action) is iam_policy_eval.Decision.ALLOW, action
+    assert bucket.decide(auto_delete, "s3:GetObject") is not iam_policy_eval.Decision.ALLOW
+    app.template("prod", "FileStore").resource_count_is("Custom::S3AutoDeleteObjects", 0)

@@ -95,3 +95,83 @@ def test_bad_rules_fail_with_the_rules_path(context: dict[str, Any], rules: Any)
 def test_unknown_environment_names_the_choices(context: dict[str, Any]) -> None:
     with pytest.raises(ConfigError, match=r"^env: unknown environment 'staging'.*'dev', 'prod'"):
         environment_from_context(context, "staging")
+
+
+# --- security review (issue 7) -----------------------------------------------------------------
+
+def test_finding3_ip_restriction_is_off_by_default_and_needs_ipv6_off(context: dict[str, Any]) -> None:
+    # Given cdk.json / Then no environment lets callers bind URLs to an IPv4 range by default
+    for env in ("dev", "prod"):
+        config = environment_from_context(context, env)
+        assert config.urls.allow_ip_restriction is False and config.ipv6 is True
+    # When one turns it on with the distribution dual-stack / Then synthesis names both settings
+    with pytest.raises(ConfigError, match=r"^environments\.prod\.urls\.allow_ip_restriction: .*`ipv6: false`"):
+        environment_from_context(_with(context, "prod", urls={"allow_ip_restriction": True}), "prod")
+    # And with IPv6 off it is accepted
+    config = environment_from_context(_with(context, "prod", urls={"allow_ip_restriction": True}, ipv6=False), "prod")
+    assert config.urls.allow_ip_restriction and not config.ipv6
+
+
+@pytest.mark.parametrize(("override", "setting"), [
+    ({"frontend_origins": ["http://127.0.0.1:8080"]}, "environments.prod.frontend_origins[0]"),
+    ({"cognito_callback_urls": ["http://127.0.0.1:8080/"]}, "environments.prod.cognito_callback_urls[0]"),
+    ({"cognito_callback_urls": ["http://app.example.com/"]}, "environments.prod.cognito_callback_urls[0]"),
+    ({"cognito_callback_urls": ["https://app.example.com/#x"]}, "environments.prod.cognito_callback_urls[0]"),
+    ({"cognito_callback_urls": ["https://app.example.com/"], "cognito_logout_urls": ["http://10.0.0.1/"]},
+     "environments.prod.cognito_logout_urls[0]"),
+    ({"cognito_callback_urls": []}, "environments.prod.cognito_callback_urls"),
+])
+def test_finding7_cognito_callback_and_logout_urls_follow_cognitos_rules(
+        context: dict[str, Any], override: dict[str, Any], setting: str) -> None:
+    # Given a callback or sign-out URL Cognito refuses (HTTPS, or http://localhost only)
+    # Then synthesis fails naming the setting, instead of the deployment failing in Cognito
+    with pytest.raises(ConfigError, match=rf"^{re.escape(setting)}:"):
+        environment_from_context(_with(context, "prod", **override), "prod")
+
+
+def test_finding7_dev_deploys_with_urls_cognito_accepts(context: dict[str, Any]) -> None:
+    # Given the committed dev environment (its demo origin is http://127.0.0.1:8080)
+    dev = environment_from_context(context, "dev")
+    # Then its app client URLs are ones Cognito accepts: https, or plain http to localhost only
+    for url in (*dev.callback_urls, *dev.logout_urls):
+        scheme_host = url.split("/", 3)[:3]
+        assert scheme_host[0] == "https:" or (scheme_host[0] == "http:" and
+                                              scheme_host[2].split(":")[0] == "localhost"), url
+
+
+def _rule_with(template: str) -> dict[str, Any]:
+    return {"name": "x", "key_template": template, "groups": ["g"], "actions": ["upload", "download"],
+            "content_types": ["application/pdf"], "max_bytes": 10}
+
+
+@pytest.mark.parametrize("claim", ["email", "preferred_username", "name", "tenant"])
+def test_finding8_templates_name_only_allowed_placeholder_claims(context: dict[str, Any], claim: str) -> None:
+    # Given a rule keyed by a claim that is not on the allow-list (default sub, org_id)
+    rules = [_rule_with(f"private/by-{claim}/{{{claim}}}/{{file}}")]
+    # Then synthesis refuses it, naming the rule's template and the allow-list setting
+    with pytest.raises(ConfigError, match=r"^environments\.prod\.rules\[0\]\.key_template: .*placeholder_claims"):
+        environment_from_context(_with(context, "prod", rules=rules), "prod")
+
+
+def test_finding8_the_allow_list_can_grow_but_never_to_user_editable_claims(context: dict[str, Any]) -> None:
+    # Given an operator who adds an administrator-set claim / Then rules may name it
+    rules = [_rule_with("private/tenants/{tenant}/{file}")]
+    config = environment_from_context(
+        _with(context, "prod", rules=rules, placeholder_claims=["sub", "org_id", "tenant"]), "prod")
+    assert config.rules[0].claim_names == ("tenant",)
+    # But never a claim users edit themselves at most issuers
+    for claim in ("email", "preferred_username", "file", "Bad-Name"):
+        with pytest.raises(ConfigError, match=r"^environments\.prod\.placeholder_claims\[2\]: "):
+            environment_from_context(_with(context, "prod", placeholder_claims=["sub", "org_id", claim]), "prod")
+
+
+@pytest.mark.parametrize("arn", [
+    "arn:aws:iam::123456789012:role/caf\u00e9",                     # a Unicode word character
+    "arn:aws:iam::123456789012:role/" + "r" * 65,                   # a role name over 64 characters
+    "arn:aws:iam::123456789012:role/rails/",                        # a trailing slash: no name
+    "arn:aws:iam::123456789012:role/a//b",
+])
+def test_finding6_synthesis_refuses_role_arns_the_lambdas_refuse(context: dict[str, Any], arn: str) -> None:
+    for setting in ("backend_principal_arns", "read_exception_role_arns"):
+        with pytest.raises(ConfigError, match=rf"^environments\.prod\.{setting}"):
+            environment_from_context(_with(context, "prod", **{setting: [arn]}), "prod")

@@ -167,6 +167,8 @@ def filegate_env(*, kms_key_id: str | None = None, secret_name: str | None = Non
         "FILEGATE_SIGNING_SLOTS": json.dumps({"k2026a": slot}),
         "FILEGATE_ACTIVE_SLOT": "k2026a",
         "FILEGATE_BACKEND_PRINCIPALS": json.dumps([BACKEND_ARN]),
+        # Off by default (IPv4-only conditions); these tests exercise the custom-policy paths.
+        "FILEGATE_ALLOW_IP_RESTRICTION": "true",
     }
     env.update(overrides)
     return env

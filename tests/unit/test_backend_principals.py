@@ -153,7 +153,7 @@ def test_a_session_of_a_listed_role_mints(minting: Minting) -> None:
 def test_user_routes_ignore_the_backend_list(minting: Minting) -> None:
     # Given a JWT caller on a user route / Then the backend list plays no part
     response = minting.upload(api_event("/uploads", {k: v for k, v in UPLOAD.items() if k != "on_behalf_of"},
-                                        claims={"sub": "alice", "groups": ["careers"]}))
+                                        claims={"sub": "alice", "cognito:groups": "[careers]"}))
     assert response["statusCode"] == 201
 
 

@@ -346,3 +346,18 @@ def test_keys_are_path_escaped_in_the_url(configure: Any, frozen_clock: float) -
     key = f"private/users/auth0|42/cv/{FILE_ID}.pdf"
     response = minting.download(api_event("/downloads", {"key": key}, claims=careers("auth0|42")))
     assert body(response)["url"].startswith(f"{BASE_URL}/private/users/auth0%7C42/cv/{FILE_ID}.pdf?Expires=")
+
+
+def test_finding3_ip_restriction_is_off_unless_configured_and_never_takes_ipv6(configure: Any) -> None:
+    # Given the handlers' defaults (no FILEGATE_ALLOW_IP_RESTRICTION): an IP-bound URL is refused
+    env = filegate_env(kms_key_id=create_kms_key())
+    del env["FILEGATE_ALLOW_IP_RESTRICTION"]
+    minting = configure(**env)
+    response = minting.download(api_event("/downloads", {"key": ALICE_CV, "ip": "203.0.113.9"},
+                                          claims=careers("alice")))
+    assert response["statusCode"] == 400 and body(response)["error"]["code"] == "invalid_request"
+    # Given it switched on (with the distribution IPv4-only) / Then IPv6 values stay a clear 400
+    minting = configure(**filegate_env(kms_key_id=create_kms_key(), FILEGATE_ALLOW_IP_RESTRICTION="true"))
+    for ip in ("2001:db8::1", "2001:db8::/32", "::ffff:203.0.113.9"):
+        response = minting.download(api_event("/downloads", {"key": ALICE_CV, "ip": ip}, claims=careers("alice")))
+        assert response["statusCode"] == 400 and body(response)["error"]["code"] == "invalid_request", ip

@@ -43,28 +43,55 @@ hostile_text = st.one_of(
 )
 common_claim = st.sampled_from(["alice", "bob", "acme", "evil", "auth0|42", "x@y.org"])
 claim_value = st.one_of(common_claim, common_claim, common_claim, hostile_text)  # mostly plausible values
-some_groups = st.lists(st.sampled_from(["careers", "org", "marketing", "admin", "Careers", "careers,ops",
-                                        "org,careers"]), max_size=3)
-group_names = st.one_of(some_groups, some_groups.map(lambda groups: ["careers", "org", *groups]))
+#: Rule group names, as DESIGN.md and the README state them.
+DESIGN_GROUP = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
+#: Where a generated caller keeps the groups its token was issued with (a non-string claim,
+#: which the handlers never read): the truth the oracles compare against.
+ISSUED = "test:issued-groups"
+#: Names Cognito allows in a group (letters, marks, symbols, numbers, punctuation; no white
+#: space): brackets, quotes and commas that could make one name read as another.
+COGNITO_NAME_CHARACTERS = st.characters(categories=["L", "M", "S", "N", "P"])
+adversarial_group = st.sampled_from(['"careers"', "careers]", "[careers", "careers,ops", "org,careers", "'careers'",
+                                     '["careers"]', "careers\"", "{careers}", "Careers", "careers;", "[]"])
+cognito_group = st.one_of(st.sampled_from(["careers", "org", "marketing", "admin"]), adversarial_group,
+                          st.text(COGNITO_NAME_CHARACTERS, min_size=1, max_size=12))
+
+
+def api_gateway_renders(names: list[str]) -> str:
+    """How the HTTP API JWT authorizer hands an array claim to the integration (AWS's docs)."""
+    return "[" + " ".join(names) + "]"
 
 
 @st.composite
 def identities(draw: st.DrawFn) -> dict[str, Any]:
-    """Claims as the JWT authorizer passes them: half plausible callers, half anything goes."""
+    """Claims as the JWT authorizer passes them (half plausible callers, half anything goes),
+    plus the groups the issuer really put in the token under ``ISSUED``."""
     plausible = draw(st.booleans())
     value = common_claim if plausible else claim_value
     claims: dict[str, Any] = {"sub": draw(value)}
-    names = some_groups.map(lambda groups: ["careers", "org", *groups]) if plausible else group_names
-    claims["cognito:groups"] = draw(st.one_of(names.map(lambda g: "[" + " ".join(g) + "]"), names))
+    issued = draw(st.lists(cognito_group, max_size=3))
+    if plausible:
+        issued = ["careers", "org", *issued]
+    claims[ISSUED] = tuple(issued)
+    claims["cognito:groups"] = api_gateway_renders(issued) if draw(st.booleans()) else list(issued)
     if plausible or draw(st.booleans()):
         claims["org_id"] = draw(value)
     return claims
 
 
-def groups_of(claims: dict[str, Any]) -> set[str]:
-    """The caller's groups as the design states them: a JSON list, or "[a b]" split on white space."""
-    value = claims.get("cognito:groups", [])
-    return set(value) if isinstance(value, list) else set(value.strip("[]").split())
+def groups_of(claims: dict[str, Any]) -> set[str] | None:
+    """The groups the design grants: exactly those issued; ``None`` where the claim must be
+    refused, because its rendering as "[a b]" holds a name rule groups cannot be (so the string
+    may not say what the token said)."""
+    issued = claims.get(ISSUED, ())
+    if isinstance(claims.get("cognito:groups"), str) and not all(DESIGN_GROUP.fullmatch(n) for n in issued):
+        return None
+    return set(issued)
+
+
+def in_a_group_of(claims: dict[str, Any], groups: list[str]) -> bool:
+    granted = groups_of(claims)
+    return granted is not None and bool(granted & set(groups))
 
 
 def verified(claims: dict[str, Any]) -> bool:
@@ -108,7 +135,7 @@ def test_minted_upload_keys_are_the_template_filled_with_the_callers_claims(
     seed = RULES_BY_NAME.get(rule)
     declared = content_type.strip().lower()
     expected_ok = (seed is not None and verified(claims) and "upload" in seed["actions"]
-                   and bool(groups_of(claims) & set(seed["groups"]))
+                   and in_a_group_of(claims, seed["groups"])
                    and all(usable(value) for value in claims_used(seed["key_template"], claims))
                    and declared in seed["content_types"] and 1 <= size <= seed["max_bytes"])
     # Then it is minted exactly when the design says so
@@ -152,10 +179,10 @@ def test_no_identity_gets_a_url_for_another_identitys_key(minting: Minting,
     claims, key, owner, rule_name = built
     caller = dict(claims)
     if backend:
-        behalf: dict[str, Any] = {"sub": claims["sub"] or "x", "groups": sorted(groups_of(claims))}
+        behalf: dict[str, Any] = {"sub": claims["sub"] or "x", "groups": sorted(set(claims[ISSUED]))}
         if claims.get("org_id"):
             behalf["org_id"] = claims["org_id"]
-        caller = {"sub": behalf["sub"], "org_id": behalf.get("org_id"), "cognito:groups": behalf["groups"]}
+        caller = {"sub": behalf["sub"], "org_id": behalf.get("org_id"), ISSUED: tuple(behalf["groups"])}
         request = api_event("/backend/downloads", {"key": key, "on_behalf_of": behalf}, iam_arn=BACKEND_ARN)
     else:
         request = api_event("/downloads", {"key": key}, claims=claims)
@@ -173,7 +200,7 @@ def test_no_identity_gets_a_url_for_another_identitys_key(minting: Minting,
     assert f"{url.scheme}://{url.netloc}" == BASE_URL and unquote(url.path[1:]) == key
     # And a granted key is some downloadable rule's template filled with the caller's own claims
     file_name = key.rpartition("/")[2]
-    assert any("download" in seed["actions"] and groups_of(caller) & set(seed["groups"])
+    assert any("download" in seed["actions"] and in_a_group_of(caller, seed["groups"])
                and file_name_pattern(seed["content_types"]).match(file_name)
                and key == fill(seed["key_template"], caller, file=file_name)
                for seed in SEED_RULES), (key, caller)
@@ -186,7 +213,7 @@ def owned_prefixes(caller: dict[str, Any]) -> set[str]:
     for seed in SEED_RULES:
         template = seed["key_template"]
         claim_spans = list(CLAIMS_IN.finditer(template))
-        if ("download" in seed["actions"] and claim_spans and groups_of(caller) & set(seed["groups"])
+        if ("download" in seed["actions"] and claim_spans and in_a_group_of(caller, seed["groups"])
                 and all(usable(value) for value in claims_used(template, caller))):
             owned.add(fill(template[:claim_spans[-1].end()], caller) + "/")
     return owned
@@ -249,7 +276,7 @@ _BAD_CHARACTERS = {"/", "\\", "\x00"}
 ))
 def test_hostile_filenames_are_refused_or_neutralised(minting: Minting, filename: str) -> None:
     request = {"rule": "cv", "content_type": "application/pdf", "size": 10, "filename": filename}
-    response = minting.upload(api_event("/uploads", request, claims={"sub": "alice", "groups": ["careers"]}))
+    response = minting.upload(api_event("/uploads", request, claims={"sub": "alice", "cognito:groups": "[careers]"}))
     if response["statusCode"] == 400:
         assert len(filename) > 1024
         return

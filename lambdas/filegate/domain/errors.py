@@ -54,6 +54,7 @@ class Reason(StrEnum):
     NO_SUCH_RULE = "no_such_rule"
     ACTION_NOT_ALLOWED = "action_not_allowed"
     NOT_IN_GROUP = "not_in_group"
+    GROUPS_UNUSABLE = "groups_unusable"
     CLAIM_MISSING = "claim_missing"
     CLAIM_UNUSABLE = "claim_unusable"
     KEY_OUTSIDE_RULES = "key_outside_rules"
@@ -80,6 +81,7 @@ _DEFAULT_CODE: dict[Reason, ErrorCode] = {
     Reason.NO_SUCH_RULE: ErrorCode.NOT_ALLOWED,
     Reason.ACTION_NOT_ALLOWED: ErrorCode.NOT_ALLOWED,
     Reason.NOT_IN_GROUP: ErrorCode.NOT_ALLOWED,
+    Reason.GROUPS_UNUSABLE: ErrorCode.NOT_ALLOWED,
     Reason.CLAIM_MISSING: ErrorCode.NOT_ALLOWED,
     Reason.CLAIM_UNUSABLE: ErrorCode.NOT_ALLOWED,
     Reason.KEY_OUTSIDE_RULES: ErrorCode.NOT_ALLOWED,

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from filegate.domain.errors import Reason, Refusal
+from filegate.domain.groups import is_group_name
 from filegate.domain.identity import Identity
 
 Action = Literal["upload", "download"]
@@ -72,10 +73,17 @@ _FORBIDDEN_TYPES: Mapping[str, str] = {
 
 _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]{0,39})\}")
-#: Group names a rule may name: no white space (the stringified claim separates names with it)
-#: and no comma, quote or bracket, so that no claim value can be read as two groups.
-_GROUP = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 _RESERVED_CLAIMS = frozenset({"file", "groups"})
+#: Claims a key template may name unless the deployment lists others: both are set by the
+#: issuer or an administrator, never by the user (DESIGN.md decision 6).
+DEFAULT_PLACEHOLDER_CLAIMS: tuple[str, ...] = ("sub", "org_id")
+#: Standard OpenID Connect claims that users can change themselves at most issuers (profile
+#: self-service): a key built from one would follow whatever the user typed last.
+USER_EDITABLE_CLAIMS = frozenset({
+    "email", "email_verified", "preferred_username", "username", "name", "nickname", "given_name",
+    "family_name", "middle_name", "profile", "picture", "website", "gender", "birthdate",
+    "zoneinfo", "locale", "phone_number", "phone_number_verified", "address", "upn", "unique_name",
+})
 FILE_PLACEHOLDER = "{file}"
 
 
@@ -124,7 +132,7 @@ def _check_content_type(value: str) -> str:
 
 
 def _check_group(value: str) -> str:
-    if not _GROUP.fullmatch(value):
+    if not is_group_name(value):
         raise ValueError(f"{value!r} is not a group name (1-128 of A-Z a-z 0-9 _ . : @ -)")
     return value
 
@@ -257,37 +265,64 @@ def templates_overlap(first: tuple[Segment, ...], second: tuple[Segment, ...]) -
     return True
 
 
-def parse_rules(raw: object, *, setting: str = "rules") -> tuple[Rule, ...]:
+def check_placeholder_claims(raw: object, *, setting: str = "placeholder_claims") -> tuple[str, ...]:
+    """The claims key templates may name: placeholder names, none a user can edit."""
+    if isinstance(raw, tuple):
+        raw = list(raw)
+    if not isinstance(raw, list) or not raw or not all(isinstance(name, str) for name in raw):
+        raise RuleConfigError(f"{setting}: must be a non-empty list of claim names")
+    for index, name in enumerate(raw):
+        if not _PLACEHOLDER.fullmatch("{" + name + "}") or name in _RESERVED_CLAIMS:
+            raise RuleConfigError(f"{setting}[{index}]: {name!r} cannot be a placeholder claim")
+        if name in USER_EDITABLE_CLAIMS:
+            raise RuleConfigError(
+                f"{setting}[{index}]: {name!r} is a claim users can change themselves at most issuers; "
+                "a key built from it would follow whatever the user typed last")
+    if len(set(raw)) != len(raw):
+        raise RuleConfigError(f"{setting}: must not repeat a claim")
+    return tuple(raw)
+
+
+def _parse_rule(item: object, *, setting: str, index: int) -> Rule:
+    if isinstance(item, Rule):
+        return item
+    if not isinstance(item, dict):
+        raise RuleConfigError(f"{setting}[{index}]: must be an object")
+    try:
+        return Rule.model_validate(_json_shaped(item))
+    except ValidationError as error:
+        first = error.errors()[0]
+        cause = first.get("ctx", {}).get("error")
+        loc: tuple[int | str, ...] = tuple(first["loc"])
+        if isinstance(cause, _FieldError):
+            loc = (cause.field,)
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise RuleConfigError(f"{_path(setting, index, loc)}: {message}") from error
+
+
+def parse_rules(raw: object, *, setting: str = "rules",
+                placeholder_claims: Iterable[str] = DEFAULT_PLACEHOLDER_CLAIMS) -> tuple[Rule, ...]:
     """Validate a rule set (a JSON list of rule objects) as a whole.
 
-    Besides each rule's own checks: names are unique, and no two templates can produce the
-    same key for different claim values (which would let one identity reach another's files).
+    Besides each rule's own checks: every placeholder names an allowed claim, names are
+    unique, and no two templates can produce the same key for different claim values (which
+    would let one identity reach another's files).
     """
+    allowed_claims = tuple(placeholder_claims)
     if isinstance(raw, tuple):
         raw = list(raw)
     if not isinstance(raw, list):
         raise RuleConfigError(f"{setting}: must be a list of rule objects")
     if not raw:
         raise RuleConfigError(f"{setting}: at least one rule is required")
-    rules: list[Rule] = []
-    for index, item in enumerate(raw):
-        if isinstance(item, Rule):
-            rules.append(item)
-            continue
-        if not isinstance(item, dict):
-            raise RuleConfigError(f"{setting}[{index}]: must be an object")
-        try:
-            rules.append(Rule.model_validate(_json_shaped(item)))
-        except ValidationError as error:
-            first = error.errors()[0]
-            cause = first.get("ctx", {}).get("error")
-            loc: tuple[int | str, ...] = tuple(first["loc"])
-            if isinstance(cause, _FieldError):
-                loc = (cause.field,)
-            message = str(first["msg"]).removeprefix("Value error, ")
-            raise RuleConfigError(f"{_path(setting, index, loc)}: {message}") from error
+    rules = [_parse_rule(item, setting=setting, index=index) for index, item in enumerate(raw)]
     seen: dict[str, int] = {}
     for index, rule in enumerate(rules):
+        for claim in rule.claim_names:
+            if claim not in allowed_claims:
+                raise RuleConfigError(
+                    f"{setting}[{index}].key_template: {{{claim}}} is not an allowed placeholder; "
+                    f"allowed: {', '.join(allowed_claims)} (placeholder_claims)")
         if rule.name in seen:
             raise RuleConfigError(f"{setting}[{index}].name: duplicate rule name {rule.name!r}")
         seen[rule.name] = index

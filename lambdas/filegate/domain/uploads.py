@@ -18,6 +18,16 @@ from filegate.domain.identity import Identity
 from filegate.domain.keys import build_key, content_disposition, metadata_filename, sanitize_filename
 from filegate.domain.rules import Rule
 
+#: The object metadata every upload writes, as presigned POST field names. Named once, here:
+#: the distribution's response headers policy and the local edge remove each of them
+#: (stacks/edge_headers.py builds its list from METADATA_FIELDS), since CloudFront's remove list
+#: takes exact header names, not prefixes. A new ``x-amz-meta-*`` field is added here or not at
+#: all: every name costs one of the policy's few remove-header slots.
+META_ORIGINAL_FILENAME = "x-amz-meta-original-filename"
+META_UPLOADER = "x-amz-meta-uploader"
+META_RULE = "x-amz-meta-rule"
+METADATA_FIELDS: tuple[str, ...] = (META_ORIGINAL_FILENAME, META_UPLOADER, META_RULE)
+
 #: Leave this much of the signing credentials' life unused, so that S3 never sees a policy
 #: signed by credentials that expired before the policy did.
 CREDENTIALS_MARGIN_SECONDS = 30
@@ -71,9 +81,9 @@ def plan_upload(rule: Rule, identity: Identity, *, content_type: str, size: int,
         "Content-Type": canonical,
         "Content-Disposition": content_disposition(rule.disposition, display_name),
         "success_action_status": "201",
-        "x-amz-meta-original-filename": metadata_filename(display_name),
-        "x-amz-meta-uploader": quote(identity.sub, safe="@|+:=-._~"),
-        "x-amz-meta-rule": rule.name,
+        META_ORIGINAL_FILENAME: metadata_filename(display_name),
+        META_UPLOADER: quote(identity.sub, safe="@|+:=-._~"),
+        META_RULE: rule.name,
     }
     if kms_key_arn:
         fields["x-amz-server-side-encryption"] = "aws:kms"

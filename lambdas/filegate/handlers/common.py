@@ -33,6 +33,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from filegate.adapters.signer import SignerUnavailable
 from filegate.domain.errors import HTTP_STATUS, ErrorCode, Reason, Refusal
+from filegate.domain.groups import GroupsClaim, groups_from_claim
 from filegate.domain.identity import Identity
 from filegate.domain.principals import principal_allowed
 from filegate.handlers.lambda_context import ensure_context
@@ -49,7 +50,6 @@ Channel = Literal["user", "backend"]
 JSON_HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _MAX_AUDIT_TEXT = 256
-_GROUP_CLAIMS = ("cognito:groups", "groups")
 
 
 @dataclass
@@ -95,29 +95,6 @@ def new_resolver() -> APIGatewayHttpResolver:
 
 # --- identities -------------------------------------------------------------------------------
 
-def parse_groups(value: object) -> frozenset[str]:
-    """Groups from a claim: a JSON list, or API Gateway's stringified ``[careers org]`` form.
-
-    The stringified form separates names with white space only: a comma is part of a name
-    (rule groups cannot contain one), so ``careers,ops`` is one group, not two.
-    """
-    if isinstance(value, list):
-        return frozenset(item for item in value if isinstance(item, str) and item)
-    if not isinstance(value, str):
-        return frozenset()
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, list):
-            return parse_groups(parsed)
-        if text.endswith("]"):
-            text = text[1:-1]
-    return frozenset(text.split())
-
-
 def _mapping(value: object, *path: str) -> dict[str, Any]:
     for name in path:
         if not isinstance(value, dict):
@@ -126,18 +103,24 @@ def _mapping(value: object, *path: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def jwt_identity(event: dict[str, Any]) -> Identity:
-    """The caller's verified claims, from the HTTP API's JWT authorizer; 401 without them."""
-    claims = _mapping(event, "requestContext", "authorizer", "jwt", "claims")
+def _verified_sub(claims: dict[str, Any]) -> str:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not 0 < len(sub) <= 256 or _PRINTABLE.search(sub):
         raise Refusal(Reason.NO_IDENTITY, "no verified identity: a valid access token is required")
-    groups: frozenset[str] = frozenset()
-    for name in _GROUP_CLAIMS:
-        if name in claims:
-            groups |= parse_groups(claims[name])
+    return sub
+
+
+def jwt_identity(event: dict[str, Any], groups_claim: GroupsClaim) -> Identity:
+    """The caller's verified claims, from the HTTP API's JWT authorizer; 401 without them.
+
+    Groups come from the one configured claim only (``filegate.domain.groups`` says why the
+    format matters); a claim that cannot be read unambiguously refuses the request (403).
+    """
+    claims = _mapping(event, "requestContext", "authorizer", "jwt", "claims")
+    sub = _verified_sub(claims)
+    groups = groups_from_claim(claims.get(groups_claim.name), groups_claim.format)
     strings = {name: value for name, value in claims.items()
-               if isinstance(name, str) and isinstance(value, str) and name not in _GROUP_CLAIMS}
+               if isinstance(name, str) and isinstance(value, str) and name != groups_claim.name}
     return Identity(sub=sub, groups=groups, claims=strings)
 
 
@@ -168,7 +151,7 @@ def backend_identity(event: dict[str, Any], on_behalf_of: OnBehalfOf, allowed_ro
 
 
 def identify(event: dict[str, Any], on_behalf_of: OnBehalfOf | None = None, *,
-             backend_principals: Sequence[str] = ()) -> Identity:
+             groups_claim: GroupsClaim, backend_principals: Sequence[str] = ()) -> Identity:
     """The identity the rules are evaluated for, recorded in the request's audit context.
 
     With ``on_behalf_of`` (the ``/backend/`` routes) the IAM caller must be one of
@@ -178,7 +161,7 @@ def identify(event: dict[str, Any], on_behalf_of: OnBehalfOf | None = None, *,
     if on_behalf_of is not None:
         identity = backend_identity(event, on_behalf_of, backend_principals)
     else:
-        identity = jwt_identity(event)
+        identity = jwt_identity(event, groups_claim)
     audit.identity = identity
     return identity
 
@@ -367,8 +350,8 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
     try:  # best effort, so that refusals before the route runs still say who asked
         if channel == "backend":
             audit.principal = backend_principal(event)
-        else:
-            audit.identity = jwt_identity(event)
+        else:  # the subject only: groups are read (and may be refused) by the route
+            audit.identity = Identity(sub=_verified_sub(_mapping(request_context, "authorizer", "jwt", "claims")))
     except Refusal:
         pass
     token = _current.set(audit)
