@@ -1,7 +1,8 @@
 """Bounded load run against the local mode: mint download URLs through the local API and fetch
-them through the local edge, with two concurrent clients.
+them through the local edge, with two concurrent clients; then the verification latency.
 
     python benchmarks/bench_local.py [--iterations 2000] [--clients 2] [--max-seconds 240]
+                                     [--verify-files 60] [--verify-max-seconds 180]
 
 Starts its own local mode on free ports (or uses a running one: FILEGATE_LOCAL_DATA_DIR=.local),
 uploads a few files as a demo user, then each iteration is one ``POST /downloads`` (JWT
@@ -9,6 +10,13 @@ verification, the real download handler, a KMS signature through the signature c
 ``GET`` of the signed URL (the edge's signature check, SigV4 fetch from radosgw, decryption).
 Every response is checked (status and bytes). Loops are bounded in count and time; all traffic
 stays on 127.0.0.1. Figures go to stdout and benchmarks/results/local.json; exit 1 on any error.
+
+Verification latency (issue 8): ``--verify-files`` small PDFs (a few KB, as the content checks'
+samples), one at a time, each timed from the moment its POST to the bucket has completed (201
+received) until ``GET /files/{id}`` first answers ``clean`` (polled every 20 ms): the local
+GuardDuty stand-in's listing (100 ms poll) and ClamAV scan, S3's and GuardDuty's events through
+moto's EventBridge and SQS, the real verifier (checks, promotion, record, event) and the event
+source mapping. p50/p95 go to the same results file, under ``verification``.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ from local.launcher import Launched, launched, load  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "local.json"
 FILES = 16
 FILE_BYTES = 64 * 1024
+VERIFY_POLL_SECONDS = 0.02
+VERIFY_TIMEOUT_SECONDS = 30.0
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -50,23 +60,88 @@ def summary(values: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(milliseconds), 2) if milliseconds else 0.0}
 
 
+def bench_pdf(index: int, pad: int = 0) -> bytes:
+    """A small valid one-page PDF (the verifier checks the bytes), distinct per index."""
+    from tests.unit.samples import pdf
+
+    return pdf(text=f"filegate benchmark file {index}", pad_to=pad)
+
+
+def upload(endpoints: dict[str, Any], session: requests.Session, token: str, content: bytes,
+           name: str) -> tuple[dict[str, Any], float]:
+    """Mint and POST one file; its mint answer and the moment the POST completed."""
+    headers = {"Authorization": f"Bearer {token}"}
+    minted = session.post(f"{endpoints['api']}/uploads", headers=headers, timeout=30, json={
+        "rule": "cv", "content_type": "application/pdf", "size": len(content), "filename": name})
+    minted.raise_for_status()
+    body = minted.json()
+    posted = session.post(body["url"], data=body["fields"], timeout=30,
+                          files={"file": (name, content, "application/pdf")})
+    posted_at = time.monotonic()
+    if posted.status_code != 201:
+        raise RuntimeError(f"upload failed: {posted.status_code} {posted.text[:200]}")
+    return body, posted_at
+
+
+def wait_clean(endpoints: dict[str, Any], session: requests.Session, token: str, file_id: str) -> float:
+    """Poll GET /files/{id} until clean; the moment it first answered clean."""
+    deadline = time.monotonic() + VERIFY_TIMEOUT_SECONDS
+    while True:
+        response = session.get(f"{endpoints['api']}/files/{file_id}", headers={"Authorization": f"Bearer {token}"},
+                               timeout=30)
+        seen = time.monotonic()
+        response.raise_for_status()
+        status = response.json()["status"]
+        if status == "clean":
+            return seen
+        if status == "rejected":
+            raise RuntimeError(f"benchmark file {file_id} was rejected: {response.json()}")
+        if seen > deadline:
+            raise RuntimeError(f"benchmark file {file_id} still {status} after {VERIFY_TIMEOUT_SECONDS:.0f} s")
+        time.sleep(VERIFY_POLL_SECONDS)
+
+
 def prepare(run: Launched) -> tuple[str, list[tuple[str, bytes]]]:
     endpoints = run.endpoints
     token = requests.post(f"{endpoints['issuer']}/token", json={"user": "alice"}, timeout=10).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
+    session = requests.Session()
     files = []
     for index in range(FILES):
-        content = b"%PDF-1.7\n" + bytes([index]) * FILE_BYTES
-        minted = requests.post(f"{endpoints['api']}/uploads", headers=headers, timeout=30, json={
-            "rule": "cv", "content_type": "application/pdf", "size": len(content), "filename": f"bench-{index}.pdf"})
-        minted.raise_for_status()
-        body = minted.json()
-        posted = requests.post(body["url"], data=body["fields"], timeout=30,
-                               files={"file": ("f.pdf", content, "application/pdf")})
-        if posted.status_code != 201:
-            raise RuntimeError(f"upload failed: {posted.status_code} {posted.text[:200]}")
+        content = bench_pdf(index, pad=FILE_BYTES)
+        body, _ = upload(endpoints, session, token, content, f"bench-{index}.pdf")
+        wait_clean(endpoints, session, token, body["file_id"])  # downloads need a verified file
         files.append((body["key"], content))
     return token, files
+
+
+def verification_latency(run: Launched, *, files: int, max_seconds: float) -> dict[str, Any]:
+    """POST completed -> clean, one file at a time (no queueing behind other files)."""
+    endpoints = run.endpoints
+    token = requests.post(f"{endpoints['issuer']}/token", json={"user": "carol"}, timeout=10).json()["access_token"]
+    session = requests.Session()
+    latencies: list[float] = []
+    errors: list[str] = []
+    sizes: list[int] = []
+    started = time.monotonic()
+    for index in range(files):
+        if time.monotonic() - started > max_seconds:
+            break
+        content = bench_pdf(1000 + index)
+        sizes.append(len(content))
+        try:
+            body, posted_at = upload(endpoints, session, token, content, f"latency-{index}.pdf")
+            latencies.append(wait_clean(endpoints, session, token, body["file_id"]) - posted_at)
+        except Exception as error:  # counted and reported, never hidden
+            errors.append(f"{type(error).__name__}: {error}")
+    return {
+        "what": "POST to the bucket completed (201) -> GET /files/{id} first answers clean; one file at a time",
+        "files_requested": files, "files_completed": len(latencies), "errors": len(errors),
+        "error_samples": errors[:5], "hit_time_cap": len(latencies) + len(errors) < files,
+        "file_bytes": {"min": min(sizes, default=0), "max": max(sizes, default=0)},
+        "poll_interval_ms": VERIFY_POLL_SECONDS * 1000, "scanner_poll_interval_ms": 100,
+        "scanning": endpoints.get("scanning"), "latency": summary(latencies),
+        "seconds": round(time.monotonic() - started, 2),
+    }
 
 
 def client(run: Launched, *, token: str, files: list[tuple[str, bytes]], counter: dict[str, int],
@@ -106,6 +181,8 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--max-seconds", type=float, default=240.0, help="hard cap on the load phase")
+    parser.add_argument("--verify-files", type=int, default=60, help="files for the verification latency (>= 50)")
+    parser.add_argument("--verify-max-seconds", type=float, default=180.0, help="hard cap on that phase")
     args = parser.parse_args()
 
     existing = os.environ.get("FILEGATE_LOCAL_DATA_DIR")
@@ -128,6 +205,9 @@ def main() -> int:
             for thread in threads:
                 thread.join()
             elapsed = time.monotonic() - started
+            print(f"{len(results['iteration'])} mints + downloads done; verification latency over "
+                  f"{args.verify_files} files ...", flush=True)
+            verification = verification_latency(run, files=args.verify_files, max_seconds=args.verify_max_seconds)
             startup = run.startup_seconds
         stop_seconds = getattr(run, "stop_seconds", None)
         leftovers = getattr(run, "leftovers", [])
@@ -145,10 +225,11 @@ def main() -> int:
         "seconds": round(elapsed, 2),
         "iterations_per_second": round(completed / elapsed, 1) if elapsed else 0.0,
         "requests_per_second": round(2 * completed / elapsed, 1) if elapsed else 0.0,
-        "file_bytes": FILE_BYTES + 9,
+        "file_bytes": len(files[0][1]) if files else 0,
         "mint": summary(results["mint"]),
         "download": summary(results["download"]),
         "iteration": summary(results["iteration"]),
+        "verification": verification,
         "local_mode_startup_seconds": startup,
         "local_mode_stop_seconds": stop_seconds,
         "leftover_processes": leftovers,
@@ -156,10 +237,13 @@ def main() -> int:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-    ok = report["errors"] == 0 and not report["hit_time_cap"] and not leftovers
+    ok = (report["errors"] == 0 and not report["hit_time_cap"] and not leftovers
+          and verification["errors"] == 0 and not verification["hit_time_cap"])
     print(f"\n{completed} mints + downloads, {report['errors']} errors, {report['iterations_per_second']}/s "
           f"with {args.clients} clients; mint p50 {report['mint']['p50_ms']} ms, download p50 "
-          f"{report['download']['p50_ms']} ms -> {RESULTS.relative_to(ROOT)}")
+          f"{report['download']['p50_ms']} ms; POST -> clean over {verification['files_completed']} files: p50 "
+          f"{verification['latency']['p50_ms']} ms, p95 {verification['latency']['p95_ms']} ms "
+          f"-> {RESULTS.relative_to(ROOT)}")
     return 0 if ok else 1
 
 

@@ -23,8 +23,6 @@ import contextlib
 import json
 import os
 import platform
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,8 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from cold_import import cold_import as timed_cold_import
 
 ROOT = Path(__file__).resolve().parents[1]
 LAMBDAS = ROOT / "lambdas"
@@ -261,21 +261,8 @@ def throughput() -> dict[str, Any]:
     return results
 
 
-_IMPORT_SNIPPET = """
-import time
-started = time.perf_counter()
-{code}
-print(time.perf_counter() - started)
-"""
-
-
 def cold_import(code: str, env: dict[str, str]) -> float:
-    timings = []
-    for _ in range(IMPORT_RUNS):
-        output = subprocess.run([sys.executable, "-c", _IMPORT_SNIPPET.format(code=code)], capture_output=True,
-                                text=True, check=True, env=env, cwd=str(ROOT))
-        timings.append(float(output.stdout.strip().splitlines()[-1]))
-    return statistics.median(timings)
+    return timed_cold_import(code, env, runs=IMPORT_RUNS)
 
 
 def cold_imports() -> dict[str, Any]:

@@ -11,6 +11,9 @@ payload v2.0 event with the verified claims, and the handler's result becomes th
 One lock per function: like one Lambda execution environment, a function serves one request at
 a time (Powertools' metrics and the audit context are per invocation).
 
+``GET /files/{file_id}`` is routed as API Gateway routes a path parameter (route key
+``GET /files/{file_id}``, ``pathParameters``) to ``filegate.handlers.files.handler``, JWT-authorised.
+
 Local-only addition, clearly outside the API contract: ``GET /local/files[?prefix=]`` lists
 the files under the caller's own prefixes and the public prefixes, so the demo page can show
 "your files" (the deployed API has no list route).
@@ -26,6 +29,7 @@ import hmac
 import importlib
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -35,7 +39,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from local.httpserver import LocalRequestHandler, serve_until_signalled
 from local.jwt_auth import AuthError, JwtAuthorizer, Verified
@@ -49,6 +53,10 @@ BACKEND_ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/backend/uploads"): "uploads",
     ("POST", "/backend/downloads"): "downloads",
 }
+#: Routes with a path parameter: (method, path pattern, route key, function).
+PARAMETER_ROUTES: tuple[tuple[str, re.Pattern[str], str, str], ...] = (
+    ("GET", re.compile(r"^/files/(?P<file_id>[^/]+)$"), "GET /files/{file_id}", "files"),
+)
 LOCAL_FILES_ROUTE = ("GET", "/local/files")
 BACKEND_KEY_HEADER = "X-Local-Backend-Key"
 #: Who the local backend key stands for: a trusted server's IAM role, as a deployment lists in
@@ -82,7 +90,8 @@ class LambdaContext:
 
 
 def build_event(*, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes,
-                source_ip: str, route_key: str, authorizer: dict[str, Any] | None) -> dict[str, Any]:
+                source_ip: str, route_key: str, authorizer: dict[str, Any] | None,
+                path_parameters: dict[str, str] | None = None) -> dict[str, Any]:
     """An API Gateway HTTP API payload format 2.0 event."""
     lowered: dict[str, str] = {}
     for name, value in headers.items():
@@ -130,7 +139,18 @@ def build_event(*, method: str, raw_path: str, raw_query: str, headers: dict[str
         event["body"] = text if text is not None else base64.b64encode(body).decode("ascii")
     if authorizer is not None:
         event["requestContext"]["authorizer"] = authorizer
+    if path_parameters:
+        event["pathParameters"] = path_parameters
     return event
+
+
+def match_parameter_route(method: str, raw_path: str) -> tuple[str, str, dict[str, str]] | None:
+    """(route key, function, path parameters) of the parameterised route ``raw_path`` matches."""
+    for route_method, pattern, route_key, function in PARAMETER_ROUTES:
+        match = pattern.match(raw_path)
+        if match and method == route_method:
+            return route_key, function, {name: unquote(value) for name, value in match.groupdict().items()}
+    return None
 
 
 def jwt_authorizer_context(verified: Verified) -> dict[str, Any]:
@@ -151,7 +171,7 @@ class LocalApi:
         self.backend_key = runtime["backend_key"]
         self.handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
         self.locks: dict[str, threading.Lock] = {}
-        for name in ("uploads", "downloads"):
+        for name in ("uploads", "downloads", "files"):
             module = importlib.import_module(f"filegate.handlers.{name}")
             self.handlers[name] = module.handler
             self.locks[name] = threading.Lock()
@@ -259,7 +279,9 @@ def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
             asked = self.headers.get("Access-Control-Request-Headers") or ""
             requested = [h.strip().lower() for h in asked.split(",") if h.strip()]
             # The local-only listing route is read with GET; the API's own routes take POST only.
-            methods = LOCAL_CORS_METHODS if self.path.split("?", 1)[0] == LOCAL_FILES_ROUTE[1] else CORS_METHODS
+            path = self.path.split("?", 1)[0]
+            reads = path == LOCAL_FILES_ROUTE[1] or match_parameter_route("GET", path) is not None
+            methods = LOCAL_CORS_METHODS if reads else CORS_METHODS
             self.send_response(204)
             if origin and origin in api.origins and method in methods and all(h in CORS_HEADERS for h in requested):
                 self.send_header("Access-Control-Allow-Origin", origin)
@@ -290,7 +312,11 @@ def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
                 return
             route_key = f"{self.command} {raw_path}"
             headers = dict(self.headers.items())
-            if key == LOCAL_FILES_ROUTE or key in USER_ROUTES:
+            path_parameters = None
+            parameterised = match_parameter_route(self.command, raw_path)
+            if parameterised is not None:
+                route_key, function, path_parameters = parameterised
+            if key == LOCAL_FILES_ROUTE or key in USER_ROUTES or parameterised is not None:
                 try:
                     verified = api.authorizer.verify(self.headers.get("Authorization"))
                 except AuthError as error:
@@ -300,13 +326,14 @@ def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
                     return
                 event = build_event(method=self.command, raw_path=raw_path, raw_query=raw_query, headers=headers,
                                     body=body, source_ip=self.client_address[0], route_key=route_key,
-                                    authorizer=jwt_authorizer_context(verified))
+                                    authorizer=jwt_authorizer_context(verified), path_parameters=path_parameters)
                 if key == LOCAL_FILES_ROUTE:
                     prefix = dict(parse_qsl(raw_query)).get("prefix") or None
                     status, payload = api.list_files(event, prefix)
                     self._reply(status, json.dumps(payload).encode(), {"X-Filegate-Local-Only": "true"})
                     return
-                function = USER_ROUTES[key]
+                if parameterised is None:
+                    function = USER_ROUTES[key]
             elif key in BACKEND_ROUTES:
                 presented = self.headers.get(BACKEND_KEY_HEADER) or ""
                 if not hmac.compare_digest(presented.encode(), api.backend_key.encode()):

@@ -60,7 +60,8 @@ def behaviour_path(raw_path: str) -> str:
     the cache behavior is matched, CloudFront sends the raw URI path to the origin" (Developer
     Guide, cache behavior settings, path pattern). RFC 3986 section 6.2.2: escapes of unreserved
     characters are decoded, other escapes (``%2F`` included) keep their meaning and get upper-case
-    hex; repeated slashes collapse. Dot segments never get here: the edge refuses them (400)."""
+    hex. Repeated slashes collapse (CloudFront's own step, not RFC 3986's). Dot segments never
+    get here: the edge refuses them (400)."""
     def escape(match: re.Match[str]) -> str:
         character = chr(int(match.group(1), 16))
         return character if character in _UNRESERVED else f"%{match.group(1).upper()}"
@@ -70,12 +71,12 @@ def behaviour_path(raw_path: str) -> str:
 def viewer_headers(origin: dict[str, str]) -> list[tuple[str, str]]:
     """The origin's headers a viewer gets: the standard ones above, and any other ``x-amz-*``
     header S3 sends (CloudFront passes them on) unless the response headers policy removes it.
-    ``x-amz-meta-*`` never passes, listed or not (defence in depth; the distribution removes
-    exactly the listed names, which tests/infra/test_delivery.py checks against the uploads)."""
+    Exactly the distribution's list is removed, no more: a metadata name missing from it would
+    reach viewers in AWS, so it must reach them here too, where the e2e tests look for it."""
     by_name = {name.lower(): value for name, value in origin.items()}
     passed = [(name, by_name[name.lower()]) for name in PASSED_ORIGIN_HEADERS if name.lower() in by_name]
     for name, value in by_name.items():
-        if name.startswith("x-amz-") and not name.startswith("x-amz-meta-") and name not in _REMOVED:
+        if name.startswith("x-amz-") and name not in _REMOVED:
             passed.append((name, value))
     return passed
 

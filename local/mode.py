@@ -23,9 +23,14 @@ from botocore.config import Config
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from filegate.adapters.files_table import create_tables
+from local import bucket_policy
 from local.api import BACKEND_ROLE_ARN
 from local.ceph import LocalCeph, missing_binaries
+from local.clamd import Clamd, self_check
 from local.demo_server import make_demo_server
+from local.events_feed import EventsFeed
+from local.events_feed import make_server as make_events_server
 from local.issuer import DEMO_USERS, DevIssuer, make_server, serve_in_thread
 from local.procs import ChildFailed, Supervisor, pid_alive
 
@@ -33,8 +38,26 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The scope the deployed routes require when the environment names no issuer
 #: (stacks/constructs/identity.py: RESOURCE_SERVER/FILES_SCOPE).
 DEFAULT_SCOPE = "filegate/files"
-PORT_NAMES = ("demo", "api", "edge", "issuer", "s3", "aws", "mon")
+PORT_NAMES = ("demo", "api", "edge", "issuer", "s3", "aws", "mon", "scanner", "events")
 DEFAULT_BASE_PORT = 8080  # demo on 8080: an origin the dev config's frontend_origins allows
+#: radosgw user of each principal (local/bucket_policy.py).
+S3_ROLES: dict[str, str] = {
+    "admin": bucket_policy.ADMIN, "uploader": bucket_policy.UPLOADER, "edge": bucket_policy.EDGE,
+    "scanner": bucket_policy.SCANNER, "verifier": bucket_policy.VERIFIER,
+}
+#: The verification queue locally: a short visibility timeout, so that a failed batch comes back in
+#: seconds (the stack: 6 x the verifier's timeout); SQS moves a message to the DLQ after the stack's
+#: receive count.
+LOCAL_VISIBILITY_TIMEOUT_SECONDS = 10
+LOCAL_VERIFIER_TIMEOUT_SECONDS = 30
+#: moto 5.2 drops ``account`` from events it hands to an SQS target; this input transformer (local
+#: only) restores EventBridge's whole envelope. ``<time>`` is moto's epoch number at that point,
+#: turned into EventBridge's ISO time when moto sends the message.
+EVENT_ENVELOPE_PATHS = {name: f"$.{name}" for name in (
+    "id", "detail-type", "source", "account", "time", "region", "resources", "detail")}
+EVENT_ENVELOPE_TEMPLATE = ('{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+                           '"account": "<account>", "time": <time>, "region": "<region>", "resources": <resources>, '
+                           '"detail": <detail>}')
 
 
 @dataclass
@@ -46,6 +69,8 @@ class Ports:
     s3: int
     aws: int
     mon: int
+    scanner: int
+    events: int
 
 
 def free_port() -> int:
@@ -126,9 +151,15 @@ class LocalMode:
         self.servers: list[Any] = []
         self.timings: dict[str, float] = {}
         self._t0 = time.monotonic()
-        self.uploader_keys = ("FGUP" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30))
-        self.edge_keys = ("FGEDGE" + secrets.token_hex(7).upper(), secrets.token_urlsafe(30))
+        # One radosgw user per principal (local/bucket_policy.py), each with fresh keys.
+        self.s3_keys: dict[str, tuple[str, str]] = {
+            role: (f"FG{role[:4].upper()}{secrets.token_hex(7).upper()}", secrets.token_urlsafe(30))
+            for role in S3_ROLES}
+        self.uploader_keys = self.s3_keys["uploader"]
+        self.edge_keys = self.s3_keys["edge"]
+        self.scanning = self.config.scanning
         self.backend_key = secrets.token_urlsafe(24)
+        self._feed_stop = threading.Event()
         self.claimed = False  # True once this run owns the data folder (and may clean it up)
 
     def mark(self, name: str) -> None:
@@ -198,6 +229,58 @@ class LocalMode:
         return {"bucket_key_arn": bucket_key, "slots": slots, "key_group": key_group,
                 "bucket_sse_key": secrets.token_bytes(32)}
 
+    def setup_verification_aws(self) -> dict[str, Any]:
+        """DynamoDB (file records, idempotency), SQS (verification queue + DLQ, events archive) and
+        EventBridge (the product's bus; S3's and GuardDuty's events on the default bus) in moto."""
+        from stacks.config import VERIFIER_MAX_RECEIVE_COUNT
+
+        config = self.config
+        dynamodb = self.aws_client("dynamodb")
+        files_table, idempotency_table = config.files_table_name, config.idempotency_table_name
+        create_tables(dynamodb, files_table=files_table, idempotency_table=idempotency_table)
+
+        sqs = self.aws_client("sqs")
+
+        def queue(name: str, attributes: dict[str, str] | None = None) -> dict[str, str]:
+            url = sqs.create_queue(QueueName=name, Attributes=attributes or {})["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            return {"name": name, "url": url, "arn": arn}
+
+        prefix = config.prefix
+        dlq = queue(f"{prefix}-verification-dlq", {"MessageRetentionPeriod": str(14 * 24 * 3600)})
+        verification = queue(f"{prefix}-verification", {
+            "VisibilityTimeout": str(LOCAL_VISIBILITY_TIMEOUT_SECONDS),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq["arn"],
+                                         "maxReceiveCount": VERIFIER_MAX_RECEIVE_COUNT})})
+        archive = queue(f"{prefix}-events-archive")
+
+        events = self.aws_client("events")
+        bus = config.event_bus_name
+        events.create_event_bus(Name=bus)
+
+        def rule(name: str, pattern: dict[str, Any], target: dict[str, str], bus_name: str = "default") -> None:
+            events.put_rule(Name=name, EventBusName=bus_name, EventPattern=json.dumps(pattern), State="ENABLED")
+            events.put_targets(Rule=name, EventBusName=bus_name, Targets=[{
+                "Id": target["name"], "Arn": target["arn"],
+                "InputTransformer": {"InputPathsMap": EVENT_ENVELOPE_PATHS, "InputTemplate": EVENT_ENVELOPE_TEMPLATE}}])
+
+        # What the stack routes to the verifier: S3's Object Created under incoming/ (EventBridge
+        # notifications on the bucket) and GuardDuty's scan results for the same objects.
+        rule(f"{prefix}-object-created", {
+            "source": ["aws.s3"], "detail-type": ["Object Created"],
+            "detail": {"bucket": {"name": [self.bucket]}, "object": {"key": [{"prefix": "incoming/"}]}}},
+            verification)
+        if self.scanning == "guardduty":
+            rule(f"{prefix}-scan-result", {
+                "source": ["aws.guardduty"], "detail-type": ["GuardDuty Malware Protection Object Scan Result"],
+                "detail": {"s3ObjectDetails": {"bucketName": [self.bucket],
+                                               "objectKey": [{"prefix": "incoming/"}]}}},
+                verification)
+        # Local only: everything on the product's bus, kept for the events URL.
+        rule(f"{prefix}-events-archive", {"source": ["filegate"]}, archive, bus_name=bus)
+        return {"files_table": files_table, "idempotency_table": idempotency_table, "event_bus": bus,
+                "queues": {"verification": verification, "dlq": dlq, "archive": archive}}
+
     # --- S3 (radosgw): users, bucket, CORS, policy ----------------------------------------
 
     def s3_client(self, keys: tuple[str, str]) -> Any:
@@ -207,52 +290,77 @@ class LocalMode:
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
 
     def setup_bucket(self, ceph: LocalCeph) -> None:
-        ceph.create_user("filegate-uploader", *self.uploader_keys)
-        ceph.create_user("filegate-edge", *self.edge_keys)
-        s3 = self.s3_client(self.uploader_keys)
+        """One radosgw user per principal, the bucket (owned by the admin user), versioning (the
+        verifier pins the scanned version), CORS, and the policy of local/bucket_policy.py."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(S3_ROLES)) as pool:  # radosgw-admin takes ~0.15 s each
+            list(pool.map(lambda role: ceph.create_user(S3_ROLES[role], *self.s3_keys[role]), S3_ROLES))
+        s3 = self.s3_client(self.s3_keys["admin"])
         s3.create_bucket(Bucket=self.bucket)
+        s3.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"})
         # The deployed bucket's CORS (stacks/constructs/storage.py), for the configured origins.
         s3.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": [{
             "AllowedMethods": ["POST"], "AllowedOrigins": self.allowed_origins,
             "AllowedHeaders": ["content-type"], "ExposeHeaders": ["ETag", "Location"], "MaxAgeSeconds": 3000,
         }]})
-        # As far as radosgw's bucket policies go: only the edge (OAC) reads objects; the
-        # uploader (the upload role, which owns the bucket here) may not, even with a presigned GET.
-        s3.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Sid": "EdgeReads", "Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam:::user/filegate-edge"]},
-                 "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{self.bucket}/*"},
-                {"Sid": "NoOtherReads", "Effect": "Deny",
-                 "Principal": {"AWS": ["arn:aws:iam:::user/filegate-uploader"]},
-                 "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{self.bucket}/*"},
-            ],
-        }))
+        s3.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(bucket_policy.bucket_policy(self.bucket)))
 
     # --- the Lambda's environment ---------------------------------------------------------
 
+    def aws_endpoints(self) -> dict[str, str]:
+        """Every AWS service the handlers call, pointed at the local ones (botocore's
+        ``AWS_ENDPOINT_URL_<SERVICE>`` variables)."""
+        aws = self.urls["aws"]
+        return {
+            "AWS_ENDPOINT_URL_S3": self.urls["s3"],
+            "AWS_ENDPOINT_URL_KMS": aws,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": aws,
+            "AWS_ENDPOINT_URL_DYNAMODB": aws,
+            "AWS_ENDPOINT_URL_SQS": aws,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": aws,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+
     def lambda_environment(self, aws: dict[str, Any]) -> dict[str, str]:
-        """What the stack sets on the functions (``stacks.lambda_settings``), pointed at the local services."""
+        """What the stack sets on the API functions (``stacks.lambda_settings``), pointed at the local services."""
         from stacks.lambda_settings import minting_environment
 
         environment = minting_environment(
             self.config, bucket=self.bucket, bucket_kms_key_arn=aws["bucket_key_arn"],
             download_base_url=self.urls["edge"], signing_slots_json=json.dumps(aws["slots"], separators=(",", ":")),
-            s3_addressing_style="path",
+            s3_addressing_style="path", files_table=aws["files_table"],
         )
         # The local backend key stands in for IAM: its caller is this role, trusted like the configured ones.
         principals = [*self.config.backend_principal_arns, BACKEND_ROLE_ARN]
         environment["FILEGATE_BACKEND_PRINCIPALS"] = json.dumps(principals, separators=(",", ":"))
+        environment.update(self.aws_endpoints())
         environment.update({
-            "AWS_ENDPOINT_URL_S3": self.urls["s3"],
-            "AWS_ENDPOINT_URL_KMS": self.urls["aws"],
-            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.urls["aws"],
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            # The upload role's credentials: radosgw's user (moto takes any keys for KMS).
+            # The upload role's credentials: radosgw's user (moto takes any keys for KMS, DynamoDB...).
             "AWS_ACCESS_KEY_ID": self.uploader_keys[0],
             "AWS_SECRET_ACCESS_KEY": self.uploader_keys[1],
-            "POWERTOOLS_TRACE_DISABLED": "true",
+        })
+        return environment
+
+    def verifier_lambda_environment(self, aws: dict[str, Any]) -> dict[str, str]:
+        """What the stack sets on the verifier and the sweep, pointed at the local services, with
+        the verifier's own S3 user."""
+        from stacks.lambda_settings import verifier_environment
+
+        environment = verifier_environment(
+            self.config, bucket=self.bucket, bucket_kms_key_arn=aws["bucket_key_arn"],
+            files_table=aws["files_table"], idempotency_table=aws["idempotency_table"],
+            event_bus=aws["event_bus"], s3_addressing_style="path")
+        environment.update(self.aws_endpoints())
+        environment.update({
+            "AWS_ACCESS_KEY_ID": self.s3_keys["verifier"][0],
+            "AWS_SECRET_ACCESS_KEY": self.s3_keys["verifier"][1],
+            "POWERTOOLS_SERVICE_NAME": "filegate-verifier",
+            # As the Lambda runtime sets them: the handler builds its clients at import (init phase).
+            "AWS_LAMBDA_FUNCTION_NAME": "filegate-local-verifier",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.config.verification.verifier_memory_mb),
         })
         return environment
 
@@ -267,8 +375,29 @@ class LocalMode:
 
     # --- start / stop ---------------------------------------------------------------------
 
+    def spawn_clamd(self) -> Clamd | None:
+        """ClamAV with the repo's signatures (local/clamav/), for the GuardDuty stand-in."""
+        if self.scanning != "guardduty":
+            return None
+        clamd = Clamd(self.data_dir / "clamav", log_file=self.data_dir / "logs" / "clamd-daemon.log",
+                      tcp_port=free_port())
+        clamd.prepare()
+        self.supervisor.spawn("clamd", clamd.argv())
+        return clamd
+
+    def check_clamd(self, clamd: Clamd) -> str:
+        """Wait for PONG, then the self-check (raises SelfCheckFailed: a scanner that cannot find
+        EICAR never runs); clamd's address."""
+        clamd.wait_ready(60, alive=self.supervisor.check)
+        checked = self_check(clamd.client())
+        found = "EICAR found" + (", a Debian test file found" if "clamav-testfiles" in checked else "")
+        self.mark(f"clamd answering ({checked['version']}; {found}, a clean file OK)")
+        return clamd.address
+
     def start(self) -> None:
         missing = missing_binaries()
+        if self.scanning == "guardduty" and shutil.which("clamd") is None:
+            missing.append("clamd")
         if missing:
             raise SystemExit(f"missing {', '.join(missing)}: run `bash local/install.sh` (or `make local`)")
         self.claim_data_dir()
@@ -283,6 +412,7 @@ class LocalMode:
         ceph.prepare()
         sup.spawn("ceph-mon", ceph.mon_argv())
         self.mark("monitor started")
+        clamd = self.spawn_clamd()
 
         # The dev issuer and the demo page are threads of this process.
         issuer = DevIssuer(self.urls["issuer"], audience=self.audience, scopes=self.scopes)
@@ -296,6 +426,7 @@ class LocalMode:
             try:
                 wait_http(self.urls["aws"] + "/moto-api/", 30, sup)
                 aws_result.update(self.setup_aws())
+                aws_result.update(self.setup_verification_aws())
             except BaseException as error:  # reported on the main thread
                 aws_error.append(error)
 
@@ -309,27 +440,33 @@ class LocalMode:
         aws_thread.join(60)
         if aws_error or not aws_result:
             raise RuntimeError(f"setting up KMS/Secrets Manager in moto failed: {aws_error[:1]}")
-        self.mark("KMS keys and secrets created")
+        self.mark("KMS keys, secrets, tables, queues and event rules created")
+        if clamd is not None:
+            aws_result["clamd"] = self.check_clamd(clamd)
         sup.spawn("radosgw", ceph.rgw_argv({aws_result["bucket_key_arn"]: aws_result["bucket_sse_key"]}))
+        # 3. The local API (the real handlers), the local edge, the verifier's event source mapping
+        # and the demo page: they import (seconds of CPU on a small machine) while radosgw boots;
+        # none of them touches S3 before a request comes.
+        self.spawn_services(aws_result)
         ceph.wait_rgw(120, alive=sup.check)
         self.mark("radosgw answering")
         self.setup_bucket(ceph)
-        self.mark("S3 users, bucket, CORS and policy created")
-
-        # 3. The local API (the real handlers), the local edge and the demo page.
-        self.start_api_and_edge(aws_result)
+        self.mark("S3 users, bucket, versioning, CORS and policy created")
+        # 4. The S3-notification + GuardDuty stand-in (it lists the bucket at once), then wait for all.
+        self.start_scanner_and_wait()
 
         endpoints = {
             "api": self.urls["api"], "edge": self.urls["edge"], "s3": self.urls["s3"], "aws": self.urls["aws"],
             "issuer": self.urls["issuer"], "bucket": self.bucket, "region": self.region,
+            "events": self.urls["events"], "scanner": self.urls["scanner"], "scanning": self.scanning,
             "demo": self.urls["demo"], "backend_key": self.backend_key, "backend_key_header": "X-Local-Backend-Key",
             "env": self.config.name, "pid": os.getpid(), "ports": asdict(self.ports),
-            "started_in_seconds": self.timings["API and edge answering"],
+            "started_in_seconds": self.timings["all services answering"],
         }
         write_json(self.data_dir / "endpoints.json", endpoints)
         self.print_banner()
 
-    def start_api_and_edge(self, aws_result: dict[str, Any]) -> None:
+    def spawn_services(self, aws_result: dict[str, Any]) -> None:
         sup = self.supervisor
         python = sys.executable
         runtime = {
@@ -341,14 +478,43 @@ class LocalMode:
             "edge_access_key": self.edge_keys[0], "edge_secret_key": self.edge_keys[1],
             # For the S3 conformance tests (the upload role's credentials, as the handlers have them).
             "uploader_access_key": self.uploader_keys[0], "uploader_secret_key": self.uploader_keys[1],
+            # Every S3 user the local mode made (local/bucket_policy.py), by role.
+            "s3_users": {role: {"uid": S3_ROLES[role], "access_key": keys[0], "secret_key": keys[1]}
+                         for role, keys in self.s3_keys.items()},
+            "prefix": self.config.prefix, "scanning": self.scanning,
+            "files_table": aws_result["files_table"], "idempotency_table": aws_result["idempotency_table"],
+            "event_bus": aws_result["event_bus"], "queues": aws_result["queues"],
+            "clamd": aws_result.get("clamd"),
         }
         runtime_path = self.data_dir / "runtime.json"
         write_json(runtime_path, runtime)
         lambda_env = self.lambda_environment(aws_result)
+        # The verifier reaches radosgw through a shim that adds CopyObject of encrypted objects
+        # (radosgw 16 lacks it; local/s3_copy_shim.py): everything else passes through verbatim.
+        shim_url = f"http://127.0.0.1:{free_port()}"
+        sup.spawn("s3-shim", [python, "-m", "local.s3_copy_shim", "--runtime", str(runtime_path),
+                              "--port", shim_url.rsplit(":", 1)[1]], env=self.child_env(), cwd=ROOT)
+        verifier_env = {**self.verifier_lambda_environment(aws_result), "AWS_ENDPOINT_URL_S3": shim_url}
         sup.spawn("api", [python, "-m", "local.api", "--runtime", str(runtime_path), "--port", str(self.ports.api)],
                   env=self.child_env(lambda_env), cwd=ROOT)
         sup.spawn("edge", [python, "-m", "local.edge", "--runtime", str(runtime_path),
                            "--port", str(self.ports.edge)], env=self.child_env(), cwd=ROOT)
+        # The verifier's event source mapping, then the S3-notification + GuardDuty stand-in.
+        ready_file = self.data_dir / "verifier.ready"
+        ready_file.unlink(missing_ok=True)
+        sup.spawn("verifier", [python, "-m", "local.queue_poller", "--runtime", str(runtime_path),
+                               "--timeout-seconds", str(LOCAL_VERIFIER_TIMEOUT_SECONDS),
+                               "--sweep-seconds", str(self.config.verification.sweep_interval_minutes * 60),
+                               "--ready-file", str(ready_file)],
+                  env=self.child_env(verifier_env), cwd=ROOT)
+        self._runtime_path = runtime_path
+        self._shim_url = shim_url
+        self._ready_file = ready_file
+        # The events URL (a thread of this process): the product bus's archive queue, drained.
+        feed = EventsFeed(self.aws_client("sqs"), aws_result["queues"]["archive"]["url"])
+        self.servers.append(make_events_server(feed, self.ports.events))
+        serve_in_thread(self.servers[-1], "events")
+        feed.run_in_background(self._feed_stop)
         public_config = {
             "env": self.config.name, "api": self.urls["api"], "edge": self.urls["edge"],
             "issuer": self.urls["issuer"], "s3": self.urls["s3"], "bucket": self.bucket,
@@ -357,22 +523,40 @@ class LocalMode:
         }
         self.servers.append(make_demo_server(self.ports.demo, public_config, self.urls))
         serve_in_thread(self.servers[-1], "demo")
+
+    def start_scanner_and_wait(self) -> None:
+        sup = self.supervisor
+        sup.spawn("scanner", [sys.executable, "-m", "local.scanner", "--runtime", str(self._runtime_path),
+                              "--port", str(self.ports.scanner), "--scanning", self.scanning],
+                  env=self.child_env(self.aws_endpoints()), cwd=ROOT)
+        shim_url, ready_file = self._shim_url, self._ready_file
         wait_http(self.urls["api"] + "/", 60, sup)
         wait_http(self.urls["edge"] + "/public/", 60, sup)
-        self.mark("API and edge answering")
+        wait_http(self.urls["scanner"] + "/", 60, sup)
+        wait_http(shim_url + "/", 60, sup)
+        wait_http(self.urls["events"] + "/", 60, sup)
+        deadline = time.monotonic() + 60
+        while not ready_file.exists():
+            sup.check()
+            if time.monotonic() > deadline:
+                raise TimeoutError("the verifier's event source mapping did not start within 60 s")
+            time.sleep(0.05)
+        self.mark("all services answering")
 
     def print_banner(self) -> None:
         u = self.urls
-        seconds = self.timings["API and edge answering"]
+        seconds = self.timings["all services answering"]
         print(f"""
 filegate local mode ({self.config.name}) is up in {seconds:.1f} s; Ctrl-C stops everything.
 
   demo page   {u['demo']}
-  API         {u['api']}      (POST /uploads, /downloads, /downloads/cookies; /backend/*)
+  API         {u['api']}      (POST /uploads, /downloads, /downloads/cookies; GET /files/{{id}}; /backend/*)
   edge        {u['edge']}      (CloudFront: public/* unsigned, everything else signed)
   S3          {u['s3']}      (Ceph radosgw, bucket {self.bucket}; data is in memory, gone on stop)
-  KMS/Secrets {u['aws']}      (moto)
+  AWS         {u['aws']}      (moto: KMS, Secrets Manager, DynamoDB, SQS, EventBridge)
   issuer      {u['issuer']}      (JWKS: /.well-known/jwks.json)
+  events      {u['events']}      (GET: File Verified / File Rejected, oldest first)
+  scanner     {u['scanner']}      (S3 notifications + GuardDuty stand-in, ClamAV; scanning: {self.scanning})
 
   a token:    curl -s -XPOST {u['issuer']}/token -d '{{"sub":"me","groups":["careers"]}}'
               (demo users: curl -s {u['issuer']}/demo-users; or -d '{{"user":"alice"}}')
@@ -383,6 +567,7 @@ filegate local mode ({self.config.name}) is up in {seconds:.1f} s; Ctrl-C stops 
                   "and API allow it anyway (local only).\n", flush=True)
 
     def stop(self) -> None:
+        self._feed_stop.set()
         for server in self.servers:
             with contextlib.suppress(Exception):
                 server.shutdown()
@@ -390,11 +575,14 @@ filegate local mode ({self.config.name}) is up in {seconds:.1f} s; Ctrl-C stops 
         self.supervisor.stop_all(report=self.args.verbose)
         if not self.claimed:
             return
-        for name in ("endpoints.json", "runtime.json", "local.pid"):
+        for name in ("endpoints.json", "runtime.json", "local.pid", "verifier.ready"):
             (self.data_dir / name).unlink(missing_ok=True)
         ceph_dir = self.data_dir / "ceph"
         if ceph_dir.exists() and not self.args.keep_data:
             shutil.rmtree(ceph_dir, ignore_errors=True)
+        clamav_dir = self.data_dir / "clamav"
+        if clamav_dir.exists() and not self.args.keep_data:
+            shutil.rmtree(clamav_dir, ignore_errors=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -406,7 +594,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="folder for endpoints.json, logs and the Ceph cluster (default: .local)")
     parser.add_argument("--base-port", type=int, default=int(os.environ.get("FILEGATE_LOCAL_BASE_PORT",
                                                                            DEFAULT_BASE_PORT)),
-                        help="first of seven consecutive ports: demo, api, edge, issuer, s3, aws, mon "
+                        help="first of nine consecutive ports: demo, api, edge, issuer, s3, aws, mon, scanner, "
+                             "events "
                              "(default 8080, or FILEGATE_LOCAL_BASE_PORT)")
     for name in PORT_NAMES:
         parser.add_argument(f"--{name}-port", type=int, default=None, help=f"port of the {name} server")
@@ -446,7 +635,8 @@ def main(argv: list[str] | None = None) -> int:
         status = 1
     except Exception as error:
         print(f"\nlocal mode failed to start: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
-        for name in ("radosgw", "ceph-osd", "ceph-mon", "moto", "api", "edge"):
+        for name in ("radosgw", "ceph-osd", "ceph-mon", "moto", "clamd", "api", "edge", "s3-shim", "verifier",
+                     "scanner"):
             tail = mode.supervisor.tail(name, 8)
             if tail:
                 print(f"--- {name} log (last lines) ---\n{tail}", file=sys.stderr)

@@ -33,7 +33,7 @@ from cdk_nag import (
     ServerlessChecks,
 )
 
-from stacks.app_builder import build_app
+from stacks.app_builder import EnvironmentStacks, build_app
 from stacks.config import read_context
 
 PACK_CLASSES: tuple[type[NagPack], ...] = (
@@ -94,15 +94,33 @@ def _recording(pack_class: type[NagPack], sink: list[Evaluation]) -> NagPack:
     return Recording()
 
 
-def evaluate_app() -> list[Evaluation]:
-    """Build the app as ``cdk synth`` does (cdk.json context) and record every rule evaluation."""
+#: What each ``scanning`` setting means, in the words an auditor reads in the summary.
+SCANNING_STATEMENTS = {
+    "guardduty": (
+        "Every upload is scanned for malware by Amazon GuardDuty Malware Protection for S3 before anyone but "
+        "its uploader can fetch it; a file is served only with a `NO_THREATS_FOUND` verdict, and no verdict "
+        "means no file."),
+    "none": (
+        "**No malware scan.** Uploads are NOT checked for malware in this environment: a file is served after "
+        "the content checks alone (size, type, active content, image re-encoding), so a file carrying known "
+        "malware that passes those checks is served."),
+}
+
+
+def evaluate_app() -> tuple[list[Evaluation], dict[str, str]]:
+    """Build the app as ``cdk synth`` does (cdk.json context) and record every rule evaluation;
+    also each environment's ``scanning`` setting."""
     evaluations: list[Evaluation] = []
     with tempfile.TemporaryDirectory() as outdir:
         app = App(context=read_context(), outdir=outdir)
-        build_app(app)
+        built = build_app(app)
         for pack_class in PACK_CLASSES:
             _recording(pack_class, evaluations).validate_scope(app)
-    return evaluations
+    return evaluations, scanning_by_environment(built)
+
+
+def scanning_by_environment(built: dict[str, EnvironmentStacks]) -> dict[str, str]:
+    return {name: stacks.config.scanning for name, stacks in sorted(built.items())}
 
 
 def acknowledgements(cdk_out: Path) -> dict[tuple[str, str], str]:
@@ -189,6 +207,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     for pack, counts in sorted(report["summary"].items()):
         lines.append(
             f"| {pack} | {counts['rules']} | {counts['compliant']} | {counts['acknowledged']} | {counts['open']} |")
+    lines += render_scanning(report.get("scanning", {}))
     by_pack: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for rule_id, entry in report["rules"].items():
         by_pack[entry["pack"]].append((rule_id, entry))
@@ -211,12 +230,25 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def render_scanning(scanning: dict[str, str]) -> list[str]:
+    """The malware-scanning section: one plain sentence per environment (the `scanning` setting)."""
+    if not scanning:
+        return []
+    lines = ["", "## Malware scanning", "",
+             "Set per environment by `scanning` (DESIGN.md decision 9, docs/verification.md).", "",
+             "| environment | scanning | what it means |", "|---|---|---|"]
+    lines += [f"| {env} | `{mode}` | {SCANNING_STATEMENTS[mode]} |" for env, mode in sorted(scanning.items())]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cdk_out", type=Path)
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
-    report = build_report(evaluate_app(), acknowledgements(args.cdk_out))
+    evaluations, scanning = evaluate_app()
+    report = build_report(evaluations, acknowledgements(args.cdk_out))
+    report["scanning"] = scanning
     (args.cdk_out / "compliance-report.json").write_text(json.dumps(report, indent=1) + "\n")
     args.output.write_text(render_markdown(report))
     open_findings = sum(counts["open"] for counts in report["summary"].values())

@@ -22,15 +22,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
-from filegate.domain.groups import CLAIM_NAME, COGNITO_GROUPS, GroupsClaim, GroupsFormat  # noqa: E402
+from filegate.domain.groups import COGNITO_GROUPS, GroupsClaim, GroupsFormat  # noqa: E402
 from filegate.domain.principals import is_role_arn  # noqa: E402
 from filegate.domain.rules import (  # noqa: E402
     DEFAULT_PLACEHOLDER_CLAIMS,
     Rule,
     RuleConfigError,
+    check_groups_claim,
     check_placeholder_claims,
     parse_rules,
 )
+from filegate.settings import MAX_VERIFYING_TIMEOUT_SECONDS  # noqa: E402
 
 DEFAULT_CONTEXT_FILE = ROOT / "cdk.json"
 CONTEXT_KEY = "filegate"
@@ -49,7 +51,7 @@ _DOMAIN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z
 _ORIGIN = re.compile(r"^(https://[a-z0-9.-]+(:\d{1,5})?|http://(localhost|127\.0\.0\.1)(:\d{1,5})?)$")
 #: What Cognito accepts as an app client's callback or sign-out URL: HTTPS, or plain HTTP to
 #: localhost only (for testing); absolute, no fragment, at most 1,024 characters.
-_COGNITO_URL = re.compile(r"^(https://[A-Za-z0-9.-]+|http://localhost)(:\d{1,5})?(/[^\s#]*)?$")
+_COGNITO_URL = re.compile(r"(https://[A-Za-z0-9.-]+|http://localhost)(:\d{1,5})?(/[^\s#\x00-\x1f\x7f]*)?")
 
 
 _NAMED_SETTING = re.compile(r"^[a-z_]+(\.[a-z_]+|\[\d+\])*: ")
@@ -104,7 +106,7 @@ class JwtSettings(_Strict):
     # "array" only if this issuer cannot put white space in those names (API Gateway passes an
     # array as "[a b]"), else "json_string" (a string claim holding a JSON array). No default:
     # the operator must know which one the issuer sends.
-    groups_claim: str = Field(pattern=CLAIM_NAME.pattern)
+    groups_claim: str  # checked with the placeholder claims: EnvironmentConfig._groups_claim
     groups_format: GroupsFormat
 
     @field_validator("issuer")
@@ -190,6 +192,98 @@ class SigningSettings(_Strict):
         return self
 
 
+#: How often SQS hands a message to the verifier before it moves to the dead-letter queue.
+VERIFIER_MAX_RECEIVE_COUNT = 5
+#: SQS visibility timeout as a multiple of the verifier's timeout (AWS's advice for Lambda
+#: event sources: at least six times, so a throttled or retried batch is not delivered twice).
+VISIBILITY_TIMEOUT_FACTOR = 6
+#: What the verifier needs whatever the file: the runtime, boto3, Powertools, pypdf and Pillow.
+VERIFIER_BASELINE_MB = 256
+#: A decoded image at the content checks' pixel bound (``filegate.domain.content.MAX_IMAGE_PIXELS``,
+#: 50 MP x 4 bytes, about 200 MB), whatever the size of the compressed file.
+VERIFIER_DECODE_MB = 256
+#: Copies of a file the verifier may hold at once: the upload, the served (re-encoded) bytes, and
+#: the parsers' working sets (pypdf objects, inflated OOXML parts).
+VERIFIER_COPIES_IN_MEMORY = 6
+
+
+def verifier_capacity_bytes(memory_mb: int) -> int:
+    """The largest file a verifier with ``memory_mb`` of memory can check in memory."""
+    spare = memory_mb - VERIFIER_BASELINE_MB - VERIFIER_DECODE_MB
+    return max(0, spare * 1024 * 1024 // VERIFIER_COPIES_IN_MEMORY)
+
+
+class VerificationSettings(_Strict):
+    """Quarantine, verifier and sweep (docs/verification.md)."""
+
+    # rejected/ objects (kept for a security review) expire after this many days.
+    rejected_retention_days: int = Field(30, ge=1, le=3650)
+    # incoming/ objects no verifier promoted or rejected (an abandoned or broken flow) expire.
+    quarantine_expiry_days: int = Field(3, ge=1, le=30)
+    # The sweep rejects (scan_failed) a record still undecided after this long (the Lambdas' own
+    # bound: well inside an unused record's one-day TTL).
+    verifying_timeout_seconds: int = Field(3600, ge=300, le=MAX_VERIFYING_TIMEOUT_SECONDS)
+    sweep_interval_minutes: int = Field(15, ge=1, le=1440)
+    verifier_memory_mb: int = Field(1024, ge=512, le=10240)
+    verifier_timeout_seconds: int = Field(60, ge=10, le=900)
+    # Reserved concurrency of the verifier (also the SQS event source's maximum concurrency,
+    # which cannot be below 2) and of the sweep.
+    verifier_concurrency: int = Field(5, ge=2, le=1000)
+    sweep_concurrency: int = Field(1, ge=1, le=10)
+
+    @property
+    def visibility_timeout_seconds(self) -> int:
+        return VISIBILITY_TIMEOUT_FACTOR * self.verifier_timeout_seconds
+
+    @property
+    def retry_window_seconds(self) -> int:
+        """How long SQS keeps handing one message to the verifier before dead-lettering it."""
+        return self.visibility_timeout_seconds * VERIFIER_MAX_RECEIVE_COUNT
+
+    @model_validator(mode="after")
+    def _timeouts_in_order(self) -> VerificationSettings:
+        if self.verifying_timeout_seconds <= self.retry_window_seconds:
+            raise ValueError(
+                f"verifying_timeout_seconds ({self.verifying_timeout_seconds}) must exceed the queue's retry window "
+                f"({VISIBILITY_TIMEOUT_FACTOR} x verifier_timeout_seconds x {VERIFIER_MAX_RECEIVE_COUNT} receives = "
+                f"{self.retry_window_seconds} s), or the sweep would act on files still being retried")
+        if self.verifying_timeout_seconds >= self.quarantine_expiry_days * 24 * 3600:
+            raise ValueError("verifying_timeout_seconds must be shorter than quarantine_expiry_days, or a "
+                             "quarantined file could expire before the sweep decides it")
+        return self
+
+
+class EventsSettings(_Strict):
+    """The product's own event bus and an optional webhook per environment."""
+
+    # An HTTPS endpoint that receives every File Verified / File Rejected event (EventBridge API
+    # destination); none: no destination is created.
+    webhook_url: str | None = None
+    # The Secrets Manager secret (name) holding the value of `webhook_auth_header`; the template
+    # holds only a dynamic reference to it, never the value.
+    webhook_secret_name: str | None = Field(None, pattern=r"^[A-Za-z0-9/_+=.@-]{1,512}$")
+    webhook_auth_header: str = Field("Authorization", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    webhook_rate_limit_per_second: int = Field(10, ge=1, le=300)
+    # Days the bus archive keeps events for replay (0: no archive).
+    archive_retention_days: int = Field(0, ge=0, le=3650)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_webhook(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[A-Za-z0-9.-]+(:\d{1,5})?(/[^\s#]*)?$", value):
+            raise ValueError("must be an https URL without a fragment")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_a_secret(self) -> EventsSettings:
+        if self.webhook_url and not self.webhook_secret_name:
+            raise ValueError("webhook_secret_name: required with webhook_url (the API destination's credential "
+                             "comes from Secrets Manager, never from the config)")
+        if self.webhook_secret_name and not self.webhook_url:
+            raise ValueError("webhook_secret_name: only with webhook_url")
+        return self
+
+
 class EnvironmentConfig(_Strict):
     """One deployable environment (dev, prod, ...)."""
 
@@ -212,8 +306,18 @@ class EnvironmentConfig(_Strict):
     removal_policy: Literal["retain", "destroy"] = "retain"
     lambda_reserved_concurrency: int | None = Field(None, ge=1, le=1000)
     read_exception_role_arns: tuple[str, ...] = ()
+    # Roles (a security team's) that may read rejected/ objects for review; nobody else can.
+    security_role_arns: tuple[str, ...] = ()
+    # guardduty: GuardDuty Malware Protection for S3 scans incoming/ and its verdict is required;
+    # none: files are promoted after the content checks alone (no malware scan).
+    scanning: Literal["guardduty", "none"] = "guardduty"
+    verification: VerificationSettings = VerificationSettings()
+    events: EventsSettings = EventsSettings()
     # Roles that may read the log bucket's objects (CloudFront logs hold replayable signed URLs).
     log_reader_role_arns: tuple[str, ...] = ()
+    # Roles that may change the signing keys (policy, state, deletion) besides CloudFormation's
+    # execution role; everyone else in the account may only inspect them.
+    key_admin_role_arns: tuple[str, ...] = ()
     # IAM roles (trusted servers) allowed to call the /backend/ routes on behalf of users.
     backend_principal_arns: tuple[str, ...] = ()
     # Parent domain shared by the app and the file domain, for signed cookies (needs `domain`).
@@ -249,7 +353,7 @@ class EnvironmentConfig(_Strict):
     @classmethod
     def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for origin in value:
-            if not _ORIGIN.match(origin):
+            if not _ORIGIN.fullmatch(origin):
                 raise ValueError(
                     f"{origin!r} must be a scheme://host[:port] origin: https, or http only for "
                     "localhost/127.0.0.1; no path, no wildcard")
@@ -262,7 +366,8 @@ class EnvironmentConfig(_Strict):
             raise ValueError(f"{value} is not a CloudWatch Logs retention value {LOG_RETENTION_DAYS}")
         return value
 
-    @field_validator("read_exception_role_arns", "backend_principal_arns", "log_reader_role_arns")
+    @field_validator("read_exception_role_arns", "backend_principal_arns", "log_reader_role_arns",
+                     "key_admin_role_arns", "security_role_arns")
     @classmethod
     def _role_arns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         # The Lambdas' own check (filegate.domain.principals), so that synthesis accepts
@@ -286,6 +391,27 @@ class EnvironmentConfig(_Strict):
         return parse_rules(value, setting="rules", placeholder_claims=claims)
 
     @model_validator(mode="after")
+    def _verifier_holds_every_rule(self) -> EnvironmentConfig:
+        memory = self.verification.verifier_memory_mb
+        capacity = verifier_capacity_bytes(memory)
+        for index, rule in enumerate(self.rules):
+            if rule.max_bytes > capacity:
+                raise ValueError(
+                    f"rules[{index}].max_bytes: {rule.max_bytes} bytes is more than the verifier can check in memory "
+                    f"with verification.verifier_memory_mb = {memory} (at most {capacity} bytes); raise "
+                    f"verification.verifier_memory_mb or lower the rule's max_bytes")
+        return self
+
+    @model_validator(mode="after")
+    def _groups_claim(self) -> EnvironmentConfig:
+        if self.jwt is not None:
+            try:
+                check_groups_claim(self.jwt.groups_claim, self.placeholder_claims)
+            except ValueError as error:
+                raise ValueError(f"jwt.groups_claim: {error}") from None
+        return self
+
+    @model_validator(mode="after")
     def _ip_restriction_needs_ipv4_only(self) -> EnvironmentConfig:
         if self.urls.allow_ip_restriction and self.ipv6:
             raise ValueError(
@@ -303,7 +429,7 @@ class EnvironmentConfig(_Strict):
         for setting, urls in (("cognito_callback_urls", self.callback_urls), ("cognito_logout_urls", self.logout_urls)):
             source = setting if getattr(self, setting) else "frontend_origins"
             for index, url in enumerate(urls):
-                if len(url) > 1024 or not _COGNITO_URL.match(url):
+                if len(url) > 1024 or not _COGNITO_URL.fullmatch(url):
                     raise ValueError(
                         f"{source}[{index}]: {url!r} is not a URL Cognito accepts for {setting} (HTTPS, or "
                         f"http://localhost only; no fragment){'; set ' + setting if source != setting else ''}")
@@ -343,6 +469,33 @@ class EnvironmentConfig(_Strict):
     def upload_role_name(self) -> str:
         """Known name of the upload Lambda's role: the only principal the bucket lets write."""
         return f"{self.prefix}-uploader"
+
+    @property
+    def verifier_role_name(self) -> str:
+        """Known name of the verifier's role: the bucket policy names it (reads incoming/, writes final keys)."""
+        return f"{self.prefix}-verifier"
+
+    @property
+    def sweep_role_name(self) -> str:
+        """Known name of the sweep's role: it decides stuck files as the verifier does (same bucket policy)."""
+        return f"{self.prefix}-verification-sweep"
+
+    @property
+    def scanner_role_name(self) -> str:
+        """Known name of the GuardDuty Malware Protection plan's role (reads and tags incoming/)."""
+        return f"{self.prefix}-malware-scanner"
+
+    @property
+    def files_table_name(self) -> str:
+        return f"{self.prefix}-files"
+
+    @property
+    def idempotency_table_name(self) -> str:
+        return f"{self.prefix}-idempotency"
+
+    @property
+    def event_bus_name(self) -> str:
+        return f"{self.prefix}-files"
 
     @property
     def callback_urls(self) -> tuple[str, ...]:
@@ -406,9 +559,8 @@ def environment_from_context(filegate_context: Any, env: str) -> EnvironmentConf
         if isinstance(first.get("ctx", {}).get("error"), RuleConfigError):
             raise ConfigError(f"environments.{env}.{first['ctx']['error']}") from error
         loc = tuple(first["loc"])
-        named = _NAMED_SETTING.match(message) if not loc else None
-        if named:  # a check across settings whose message starts with the setting to blame
-            raise ConfigError(f"environments.{env}.{message}") from error
+        if _NAMED_SETTING.match(message):  # a check across settings whose message starts with the setting to blame
+            raise ConfigError(f"{_setting_path(env, loc)}.{message}") from error
         raise ConfigError(f"{_setting_path(env, loc)}: {message}") from error
 
 

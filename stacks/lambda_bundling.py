@@ -36,6 +36,9 @@ PIP_PLATFORM = "manylinux2014_aarch64"
 RECIPE_VERSION = "3"  # bump when the way bundles are built changes
 LAMBDA_TASK_ROOT = "/var/task"
 PIP_INSTALL_RECORDS = {"INSTALLER", "REQUESTED", "direct_url.json"}
+#: Python 2 modules some wheels still ship next to their Python 3 code, never imported on 3.x
+#: (and not compilable by it): olefile's legacy ``olefile2`` API.
+PYTHON2_ONLY_MODULES = {"olefile/olefile2.py"}
 
 
 class BundlingError(RuntimeError):
@@ -133,7 +136,13 @@ class LambdaBundle:
                 staging = Path(scratch) / "bundle"
                 staging.mkdir()
                 self._build_fresh(staging)
-                staging.rename(cached)
+                try:
+                    staging.rename(cached)
+                except OSError:
+                    # Another synthesis (a parallel test worker) built the same inputs first:
+                    # its bundle is identical (builds are deterministic), so keep it.
+                    if not cached.is_dir():
+                        raise
         shutil.copytree(cached, output_dir, dirs_exist_ok=True)
 
     def _build_fresh(self, staging: Path) -> None:
@@ -164,7 +173,8 @@ def _strip(staging: Path) -> None:
     for path in sorted(staging.rglob("*"), reverse=True):
         if path.name in {"__pycache__", "bin"} and path.is_dir():
             shutil.rmtree(path)
-        elif path.is_file() and (path.suffix in {".pyc", ".pyo"} or path.name in PIP_INSTALL_RECORDS):
+        elif path.is_file() and (path.suffix in {".pyc", ".pyo"} or path.name in PIP_INSTALL_RECORDS
+                                 or path.relative_to(staging).as_posix() in PYTHON2_ONLY_MODULES):
             path.unlink()
 
 

@@ -1,7 +1,15 @@
-"""The minting Lambdas' environment, built from an environment config.
+"""The Lambdas' environments, built from an environment config.
 
-One function for both places that run the handlers: the CDK stack (values may be deploy-time
-tokens) and the local mode (plain values). The names are the ones ``filegate.settings`` reads.
+One builder per settings model of ``filegate.settings``, for both places that run the handlers:
+the CDK stack (values may be deploy-time tokens) and the local mode (plain values).
+
+- ``minting_environment``: the API Lambdas (``uploads``, ``downloads``, ``files``), read as
+  ``filegate.settings.Settings`` (``MINTING_ENVIRONMENT``).
+- ``verifier_environment``: the verifier and the sweep, read as ``VerifierSettings``
+  (``VERIFIER_ENVIRONMENT``).
+
+``filegate.settings.HANDLER_SETTINGS`` says which entry point reads which. Table and bus names
+default to the config's known names (``files_table_name``...); the stack may pass tokens instead.
 Kept free of CDK imports so the local mode can use it.
 """
 
@@ -9,7 +17,58 @@ from __future__ import annotations
 
 import json
 
-from stacks.config import EnvironmentConfig
+from stacks.config import ConfigError, EnvironmentConfig
+
+#: Lambda refuses a function whose environment variables (names and values) exceed 4 KB: the
+#: deployment would fail after synthesis passed. A deploy-time token (an ARN, a key id) is
+#: counted as this many bytes, more than any of ours resolves to.
+LAMBDA_ENVIRONMENT_LIMIT = 4096
+TOKEN_ALLOWANCE = 160
+
+
+#: The signing slots are one token standing for a JSON object: about this much per slot
+#: (a public key id, a KMS key ARN or a secret name, and the JSON around them).
+SLOT_ALLOWANCE = 240
+
+
+def environment_size(environment: dict[str, str], *, slots: int = 1) -> int:
+    """Bytes Lambda counts, with each unresolved token at its allowance."""
+    def value_size(name: str, value: str) -> int:
+        if "${Token[" not in value:
+            return len(value.encode())
+        if name == "FILEGATE_SIGNING_SLOTS":
+            return SLOT_ALLOWANCE * slots
+        return TOKEN_ALLOWANCE * value.count("${Token[")
+    return sum(len(name.encode()) + value_size(name, value) for name, value in environment.items())
+
+
+def _within_lambda_limit(config: EnvironmentConfig, environment: dict[str, str]) -> dict[str, str]:
+    size = environment_size(environment, slots=len(config.signing.slots))
+    if size > LAMBDA_ENVIRONMENT_LIMIT:
+        raise ConfigError(
+            f"environments.{config.name}.rules: the Lambdas' environment variables would take about {size} bytes, "
+            f"over Lambda's {LAMBDA_ENVIRONMENT_LIMIT}-byte limit (the rules are most of it): fewer or shorter rules")
+    return environment
+
+
+_POWERTOOLS = {
+    "POWERTOOLS_SERVICE_NAME": "filegate",
+    "POWERTOOLS_METRICS_NAMESPACE": "filegate",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+
+
+def _shared_environment(config: EnvironmentConfig, *, bucket: str, files_table: str | None,
+                        s3_addressing_style: str) -> dict[str, str]:
+    """What every filegate Lambda reads (``filegate.settings._SHARED_ENVIRONMENT``)."""
+    return {
+        "FILEGATE_BUCKET": bucket,
+        "FILEGATE_RULES": json.dumps([rule.model_dump(mode="json", exclude_none=True) for rule in config.rules],
+                                     separators=(",", ":")),
+        "FILEGATE_PLACEHOLDER_CLAIMS": json.dumps(list(config.placeholder_claims), separators=(",", ":")),
+        "FILEGATE_FILES_TABLE": files_table or config.files_table_name,
+        "FILEGATE_S3_ADDRESSING_STYLE": s3_addressing_style,
+    }
 
 
 def minting_environment(
@@ -20,12 +79,11 @@ def minting_environment(
     download_base_url: str,
     signing_slots_json: str,
     s3_addressing_style: str = "virtual",
+    files_table: str | None = None,
 ) -> dict[str, str]:
     urls = config.urls
     environment = {
-        "FILEGATE_BUCKET": bucket,
-        "FILEGATE_RULES": json.dumps([rule.model_dump(mode="json", exclude_none=True) for rule in config.rules],
-                                     separators=(",", ":")),
+        **_shared_environment(config, bucket=bucket, files_table=files_table, s3_addressing_style=s3_addressing_style),
         "FILEGATE_DOWNLOAD_BASE_URL": download_base_url,
         "FILEGATE_SIGNER": config.signing.signer,
         "FILEGATE_SIGNING_SLOTS": signing_slots_json,
@@ -37,17 +95,37 @@ def minting_environment(
         "FILEGATE_ALLOW_IP_RESTRICTION": str(urls.allow_ip_restriction).lower(),
         "FILEGATE_ALLOW_START_TIME": str(urls.allow_start_time).lower(),
         "FILEGATE_SIGNATURE_CACHE_SECONDS": str(urls.signature_cache_seconds),
-        "FILEGATE_S3_ADDRESSING_STYLE": s3_addressing_style,
         "FILEGATE_BACKEND_PRINCIPALS": json.dumps(list(config.backend_principal_arns), separators=(",", ":")),
-        "FILEGATE_PLACEHOLDER_CLAIMS": json.dumps(list(config.placeholder_claims), separators=(",", ":")),
         "FILEGATE_GROUPS_CLAIM": config.groups_claim.name,
         "FILEGATE_GROUPS_FORMAT": config.groups_claim.format,
-        "POWERTOOLS_SERVICE_NAME": "filegate",
-        "POWERTOOLS_METRICS_NAMESPACE": "filegate",
-        "POWERTOOLS_LOG_LEVEL": "INFO",
+        **_POWERTOOLS,
     }
     if bucket_kms_key_arn:
         environment["FILEGATE_BUCKET_KMS_KEY_ARN"] = bucket_kms_key_arn
     if config.cookie_domain:
         environment["FILEGATE_COOKIE_DOMAIN"] = config.cookie_domain
-    return environment
+    return _within_lambda_limit(config, environment)
+
+
+def verifier_environment(
+    config: EnvironmentConfig,
+    *,
+    bucket: str,
+    bucket_kms_key_arn: str | None,
+    files_table: str | None = None,
+    idempotency_table: str | None = None,
+    event_bus: str | None = None,
+    s3_addressing_style: str = "virtual",
+) -> dict[str, str]:
+    """The verifier's and the sweep's environment (``filegate.settings.VerifierSettings``)."""
+    environment = {
+        **_shared_environment(config, bucket=bucket, files_table=files_table, s3_addressing_style=s3_addressing_style),
+        "FILEGATE_EVENT_BUS": event_bus or config.event_bus_name,
+        "FILEGATE_IDEMPOTENCY_TABLE": idempotency_table or config.idempotency_table_name,
+        "FILEGATE_SCANNING": config.scanning,
+        "FILEGATE_VERIFYING_TIMEOUT_SECONDS": str(config.verification.verifying_timeout_seconds),
+        **_POWERTOOLS,
+    }
+    if bucket_kms_key_arn:
+        environment["FILEGATE_BUCKET_KMS_KEY_ARN"] = bucket_kms_key_arn
+    return _within_lambda_limit(config, environment)

@@ -40,3 +40,17 @@ def files_bucket_arn(config: EnvironmentConfig) -> str:
 def files_bucket_arn_as_nag_renders(config: EnvironmentConfig) -> str:
     """The files bucket ARN as cdk-nag writes it in finding ids (pseudo parameters in <>)."""
     return f"arn:<AWS::Partition>:s3:::{config.prefix}-files-<AWS::AccountId>-{config.region}"
+
+
+def role_arn(role_name: str) -> str:
+    """A role of this account by its known name (bucket and key policies name roles this way)."""
+    return f"arn:{Aws.PARTITION}:iam::{Aws.ACCOUNT_ID}:role/{role_name}"
+
+
+def table_arn(config: EnvironmentConfig, table_name: str) -> str:
+    """Known ARN of one of the environment's DynamoDB tables (no export needed)."""
+    return f"arn:{Aws.PARTITION}:dynamodb:{config.region}:{Aws.ACCOUNT_ID}:table/{table_name}"
+
+
+def event_bus_arn(config: EnvironmentConfig) -> str:
+    return f"arn:{Aws.PARTITION}:events:{config.region}:{Aws.ACCOUNT_ID}:event-bus/{config.event_bus_name}"

@@ -1,4 +1,4 @@
-"""The minting API's OpenAPI document, generated from both resolvers.
+"""The minting API's OpenAPI document, generated from every API resolver.
 
 ``python -m filegate.openapi > docs/openapi.json`` (``make openapi``); a unit test checks that
 the committed document is current. Needs no environment: the handlers build nothing at import.
@@ -11,12 +11,14 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, SecurityScheme
 
-from filegate.handlers import downloads, uploads
+from filegate.handlers import downloads, files, uploads
 
 TITLE = "filegate minting API"
 VERSION = "1.0.0"
 DESCRIPTION = (
-    "Mints presigned S3 POSTs for uploads and CloudFront signed URLs and cookies for downloads. "
+    "Mints presigned S3 POSTs for uploads and CloudFront signed URLs and cookies for downloads, and tells "
+    "a file's owner its verification status. Uploads land in quarantine; a file is downloadable once "
+    "verified (`clean`). "
     "User routes take a JWT access token (scope `filegate/files`); `/backend/` routes are for trusted "
     "servers and take AWS SigV4 (IAM) signatures. Every error is `{\"error\": {\"code\", \"message\"}}`."
 )
@@ -29,7 +31,7 @@ SECURITY_SCHEMES: dict[str, SecurityScheme] = {
 
 def document() -> dict[str, Any]:
     merged: dict[str, Any] | None = None
-    for app in (uploads.app, downloads.app):
+    for app in (uploads.app, downloads.app, files.app):
         schema = json.loads(app.get_openapi_json_schema(
             title=TITLE, version=VERSION, description=DESCRIPTION, security_schemes=SECURITY_SCHEMES))
         if merged is None:

@@ -1,7 +1,17 @@
-"""Environment variables, read once into one validated model.
+"""Environment variables, read once into validated models.
 
-The CDK stack (``stacks/constructs/minting_api.py``) and the local mode set exactly these
-names. A wrong value fails the Lambda's start with a ``SettingsError`` naming the variable.
+Two models, one per kind of Lambda, sharing what both read (bucket, rules, files table):
+
+- ``Settings``: the API Lambdas (``uploads``, ``downloads``, ``files``), which mint and answer
+  requests; built by ``stacks.lambda_settings.minting_environment``.
+- ``VerifierSettings``: the verifier and the sweep, which hold no signing slot but read the
+  quarantine, publish events and keep idempotency records; built by
+  ``stacks.lambda_settings.verifier_environment``.
+
+``HANDLER_SETTINGS`` says which model each entry point reads. The CDK stacks and the local mode
+set exactly these names (``MINTING_ENVIRONMENT``, ``VERIFIER_ENVIRONMENT``; ``ENVIRONMENT`` is
+every name any filegate Lambda reads). A wrong value fails the Lambda's start with a
+``SettingsError`` naming the variable.
 """
 
 from __future__ import annotations
@@ -10,16 +20,18 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from filegate.domain.groups import CLAIM_NAME, GroupsClaim, GroupsFormat
+from filegate.domain.groups import GroupsClaim, GroupsFormat
 from filegate.domain.principals import is_role_arn
+from filegate.domain.records import UNUSED_RECORD_SECONDS
 from filegate.domain.rules import (
     DEFAULT_PLACEHOLDER_CLAIMS,
     Rule,
     RuleConfigError,
+    check_groups_claim,
     check_placeholder_claims,
     parse_rules,
     rules_by_name,
@@ -27,13 +39,25 @@ from filegate.domain.rules import (
 
 _BASE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:\d{1,5})?$")
 _PUBLIC_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+#: DynamoDB table names (3-255 of A-Z a-z 0-9 _ . -).
+_TABLE_NAME = r"^[A-Za-z0-9_.-]{3,255}$"
+#: An EventBridge bus name, or its ARN.
+_EVENT_BUS = r"^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$"
 
-#: Environment variable for each setting (``rules`` and friends are JSON).
-ENVIRONMENT: Mapping[str, str] = {
+Scanning = Literal["guardduty", "none"]
+
+#: What both kinds of Lambda read.
+_SHARED_ENVIRONMENT: Mapping[str, str] = {
     "bucket": "FILEGATE_BUCKET",
     "bucket_kms_key_arn": "FILEGATE_BUCKET_KMS_KEY_ARN",
     "placeholder_claims": "FILEGATE_PLACEHOLDER_CLAIMS",
     "rules": "FILEGATE_RULES",
+    "files_table": "FILEGATE_FILES_TABLE",
+    "s3_addressing_style": "FILEGATE_S3_ADDRESSING_STYLE",
+}
+#: Environment variable for each setting of the API Lambdas (``rules`` and friends are JSON).
+MINTING_ENVIRONMENT: Mapping[str, str] = {
+    **_SHARED_ENVIRONMENT,
     "download_base_url": "FILEGATE_DOWNLOAD_BASE_URL",
     "signer": "FILEGATE_SIGNER",
     "signing_slots": "FILEGATE_SIGNING_SLOTS",
@@ -45,14 +69,26 @@ ENVIRONMENT: Mapping[str, str] = {
     "allow_ip_restriction": "FILEGATE_ALLOW_IP_RESTRICTION",
     "allow_start_time": "FILEGATE_ALLOW_START_TIME",
     "signature_cache_seconds": "FILEGATE_SIGNATURE_CACHE_SECONDS",
-    "s3_addressing_style": "FILEGATE_S3_ADDRESSING_STYLE",
     "cookie_domain": "FILEGATE_COOKIE_DOMAIN",
     "backend_principals": "FILEGATE_BACKEND_PRINCIPALS",
     "groups_claim": "FILEGATE_GROUPS_CLAIM",
     "groups_format": "FILEGATE_GROUPS_FORMAT",
 }
+#: Environment variable for each setting of the verifier and the sweep.
+VERIFIER_ENVIRONMENT: Mapping[str, str] = {
+    **_SHARED_ENVIRONMENT,
+    "event_bus": "FILEGATE_EVENT_BUS",
+    "idempotency_table": "FILEGATE_IDEMPOTENCY_TABLE",
+    "scanning": "FILEGATE_SCANNING",
+    "verifying_timeout_seconds": "FILEGATE_VERIFYING_TIMEOUT_SECONDS",
+}
+#: Every variable some filegate Lambda reads.
+ENVIRONMENT: Mapping[str, str] = {**MINTING_ENVIRONMENT, **VERIFIER_ENVIRONMENT}
 _JSON_SETTINGS = frozenset({"rules", "signing_slots", "backend_principals", "placeholder_claims"})
 _SEVEN_DAYS = 7 * 24 * 3600
+#: The sweep gives up on an undecided record after this long at most: well inside the record's
+#: TTL (a day), so that the sweep, not the TTL, decides a stuck upload.
+MAX_VERIFYING_TIMEOUT_SECONDS = UNUSED_RECORD_SECONDS // 2
 
 
 class SettingsError(ValueError):
@@ -79,32 +115,21 @@ class SigningSlot(BaseModel):
         return value
 
 
-class Settings(BaseModel):
+class _EnvironmentSettings(BaseModel):
+    """What every filegate Lambda reads, and how a model is read from the environment."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    #: setting name -> environment variable, for the model's own fields.
+    ENVIRONMENT: ClassVar[Mapping[str, str]] = _SHARED_ENVIRONMENT
 
     bucket: Annotated[str, Field(min_length=3, max_length=63)]
     bucket_kms_key_arn: str | None = None
     #: Declared before ``rules``: the rules are checked against it.
     placeholder_claims: tuple[str, ...] = DEFAULT_PLACEHOLDER_CLAIMS
     rules: tuple[Rule, ...]
-    download_base_url: str
-    signer: Literal["kms", "secret"] = "kms"
-    signing_slots: dict[str, SigningSlot]
-    active_slot: str
-    upload_expiry_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 300
-    upload_max_expiry_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 900
-    url_default_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 300
-    url_max_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 3600
-    allow_ip_restriction: bool = False
-    allow_start_time: bool = True
-    signature_cache_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    #: The file records (docs/verification.md): one item per file, keyed by ``file_id``.
+    files_table: Annotated[str, Field(pattern=_TABLE_NAME)]
     s3_addressing_style: Literal["virtual", "path"] = "virtual"
-    cookie_domain: str | None = None
-    #: IAM role ARNs whose sessions may call the ``/backend/`` routes (none: nobody may).
-    backend_principals: tuple[str, ...] = ()
-    #: The claim that carries the caller's groups, and its format (``filegate.domain.groups``).
-    groups_claim: Annotated[str, Field(pattern=CLAIM_NAME.pattern)] = "cognito:groups"
-    groups_format: GroupsFormat = "array"
     region: str | None = None
 
     @field_validator("placeholder_claims", mode="before")
@@ -119,6 +144,73 @@ class Settings(BaseModel):
         if claims is None:  # placeholder_claims failed its own check; that error is reported
             raise ValueError("not checked: FILEGATE_PLACEHOLDER_CLAIMS is invalid")
         return parse_rules(value, setting=ENVIRONMENT["rules"], placeholder_claims=claims)
+
+    @property
+    def rules_by_name(self) -> dict[str, Rule]:
+        return rules_by_name(self.rules)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for setting, variable in cls.ENVIRONMENT.items():
+            value = env.get(variable)
+            if value is None or value.strip() == "":
+                continue  # unset (or empty, as CloudFormation writes an absent optional): default
+            if setting in _JSON_SETTINGS:
+                try:
+                    raw[setting] = json.loads(value)
+                except json.JSONDecodeError as error:
+                    raise SettingsError(f"{variable}: not valid JSON ({error.msg})") from error
+            else:
+                raw[setting] = value.strip()
+        raw["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+        try:
+            return cls.model_validate(raw)
+        except RuleConfigError as error:
+            raise SettingsError(str(error)) from error
+        except ValidationError as error:
+            first = error.errors()[0]
+            cause = first.get("ctx", {}).get("error")
+            if isinstance(cause, RuleConfigError):
+                raise SettingsError(str(cause)) from error
+            message = str(first["msg"]).removeprefix("Value error, ")
+            loc = [str(part) for part in first["loc"]]
+            if not loc and ":" in message:  # model-level check: "setting: message"
+                setting, message = message.split(":", 1)
+                loc, message = [setting], message.strip()
+            variable = cls.ENVIRONMENT.get(loc[0], loc[0]) if loc else "settings"
+            suffix = "".join(f"[{part}]" for part in loc[1:])
+            raise SettingsError(f"{variable}{suffix}: {message}") from error
+
+
+class Settings(_EnvironmentSettings):
+    """The API Lambdas: ``uploads``, ``downloads`` and ``files``."""
+
+    ENVIRONMENT: ClassVar[Mapping[str, str]] = MINTING_ENVIRONMENT
+
+    download_base_url: str
+    signer: Literal["kms", "secret"] = "kms"
+    signing_slots: dict[str, SigningSlot]
+    active_slot: str
+    upload_expiry_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 300
+    upload_max_expiry_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 900
+    url_default_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 300
+    url_max_seconds: Annotated[int, Field(ge=1, le=_SEVEN_DAYS)] = 3600
+    allow_ip_restriction: bool = False
+    allow_start_time: bool = True
+    signature_cache_seconds: Annotated[int, Field(ge=0, le=3600)] = 60
+    cookie_domain: str | None = None
+    #: IAM role ARNs whose sessions may call the ``/backend/`` routes (none: nobody may).
+    backend_principals: tuple[str, ...] = ()
+    #: The claim that carries the caller's groups, and its format (``filegate.domain.groups``).
+    groups_claim: str = "cognito:groups"
+    groups_format: GroupsFormat = "array"
+
+    @field_validator("groups_claim")
+    @classmethod
+    def _groups_claim(cls, value: str, info: ValidationInfo) -> str:
+        return check_groups_claim(value, info.data.get("placeholder_claims") or DEFAULT_PLACEHOLDER_CLAIMS)
 
     @field_validator("backend_principals", mode="before")
     @classmethod
@@ -160,40 +252,29 @@ class Settings(BaseModel):
     def groups(self) -> GroupsClaim:
         return GroupsClaim(name=self.groups_claim, format=self.groups_format)
 
-    @property
-    def rules_by_name(self) -> dict[str, Rule]:
-        return rules_by_name(self.rules)
 
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        raw: dict[str, object] = {}
-        for setting, variable in ENVIRONMENT.items():
-            value = env.get(variable)
-            if value is None or value.strip() == "":
-                continue  # unset (or empty, as CloudFormation writes an absent optional): default
-            if setting in _JSON_SETTINGS:
-                try:
-                    raw[setting] = json.loads(value)
-                except json.JSONDecodeError as error:
-                    raise SettingsError(f"{variable}: not valid JSON ({error.msg})") from error
-            else:
-                raw[setting] = value.strip()
-        raw["region"] = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
-        try:
-            return cls.model_validate(raw)
-        except RuleConfigError as error:
-            raise SettingsError(str(error)) from error
-        except ValidationError as error:
-            first = error.errors()[0]
-            cause = first.get("ctx", {}).get("error")
-            if isinstance(cause, RuleConfigError):
-                raise SettingsError(str(cause)) from error
-            message = str(first["msg"]).removeprefix("Value error, ")
-            loc = [str(part) for part in first["loc"]]
-            if not loc and ":" in message:  # model-level check: "setting: message"
-                setting, message = message.split(":", 1)
-                loc, message = [setting], message.strip()
-            variable = ENVIRONMENT.get(loc[0], loc[0]) if loc else "settings"
-            suffix = "".join(f"[{part}]" for part in loc[1:])
-            raise SettingsError(f"{variable}{suffix}: {message}") from error
+class VerifierSettings(_EnvironmentSettings):
+    """The verifier and the sweep: no signing slots, no API settings."""
+
+    ENVIRONMENT: ClassVar[Mapping[str, str]] = VERIFIER_ENVIRONMENT
+
+    #: The product's own EventBridge bus (``File Verified``, ``File Rejected``).
+    event_bus: Annotated[str, Field(pattern=_EVENT_BUS)]
+    #: Powertools idempotency records (``id`` partition key, TTL ``expiration``).
+    idempotency_table: Annotated[str, Field(pattern=_TABLE_NAME)]
+    #: ``guardduty``: a file is promoted only with a ``NO_THREATS_FOUND`` verdict; ``none``: after
+    #: the content checks alone. No default: which one is deployed is always said out loud.
+    scanning: Scanning
+    #: How long a record may stay undecided (or decided with its event unpublished) before the
+    #: sweep acts on it. Longer than the verifier queue's whole retry budget.
+    verifying_timeout_seconds: Annotated[int, Field(ge=60, le=MAX_VERIFYING_TIMEOUT_SECONDS)] = 3600
+
+
+#: Which settings model each Lambda entry point reads.
+HANDLER_SETTINGS: Mapping[str, type[_EnvironmentSettings]] = {
+    "filegate.handlers.uploads.handler": Settings,
+    "filegate.handlers.downloads.handler": Settings,
+    "filegate.handlers.files.handler": Settings,
+    "filegate.handlers.verifier.handler": VerifierSettings,
+    "filegate.handlers.sweep.handler": VerifierSettings,
+}

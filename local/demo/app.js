@@ -1,9 +1,13 @@
-// The demo page: log in as a demo user, upload with a progress bar, list and download files,
-// show public images. The API calls go through filegate-client.js (the part to copy).
-import { describeError, downloadUrl, uploadFile } from "./filegate-client.js";
+// The demo page: log in as a demo user, upload with a progress bar, watch each upload being
+// verified (awaiting upload -> verifying -> clean, or rejected with the reason in plain words),
+// list and download verified files, show public images. The API calls go through
+// filegate-client.js (the part to copy).
+import {
+  describeError, describeStatus, downloadUrl, uploadFile, waitForVerification,
+} from "./filegate-client.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { config: null, user: null, token: null };
+const state = { config: null, user: null, token: null, session: 0 };
 
 function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;
@@ -33,6 +37,8 @@ async function login() {
   for (const id of ["upload", "files", "public"]) $(id).hidden = false;
   $("upload-error").textContent = "";
   $("upload-status").textContent = "";
+  $("verifications").replaceChildren();
+  state.session += 1;  // uploads of the previous user stop updating the page
   await refreshFiles();
 }
 
@@ -60,20 +66,66 @@ async function upload() {
   $("upload-button").disabled = true;
   $("upload-status").textContent = `Uploading ${file.name} ...`;
   try {
-    const { key } = await uploadFile({
+    const { key, fileId } = await uploadFile({
       apiUrl: state.config.api,
       token: state.token,
       rule: rule.name,
       file,
       onProgress: (fraction) => { $("progress").value = Math.round(fraction * 100); },
     });
-    $("upload-status").textContent = `Uploaded ${file.name} as ${key}.`;
-    await refreshFiles();
+    $("upload-status").textContent = `Uploaded ${file.name}; it is checked before anyone can download it.`;
+    track({ fileId, key, filename: file.name });
   } catch (error) {
     $("upload-status").textContent = "";
     $("upload-error").textContent = describeError(error, { maxBytes: rule.max_bytes });
   } finally {
     $("upload-button").disabled = false;
+  }
+}
+
+function downloadButton(key) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary download";
+  button.textContent = "Download";
+  button.dataset.key = key;
+  button.addEventListener("click", () => download(key));
+  return button;
+}
+
+// One line per upload of this session, updated live from GET /files/{id}; Download appears only
+// once the file is clean.
+async function track({ fileId, key, filename }) {
+  const session = state.session;
+  const item = document.createElement("li");
+  item.dataset.fileId = fileId;
+  item.dataset.key = key;
+  item.dataset.status = "awaiting_upload";
+  const text = document.createElement("span");
+  text.className = "status-text";
+  item.append(text);
+  $("verifications").prepend(item);
+  const show = (record) => {
+    if (session !== state.session) return;
+    item.dataset.status = record.status;
+    text.textContent = describeStatus({ filename, ...record });
+    $("upload-status").textContent = text.textContent;
+  };
+  show({ status: "awaiting_upload" });
+  try {
+    const record = await waitForVerification({
+      apiUrl: state.config.api, token: state.token, fileId, onStatus: show, intervalMs: 300,
+    });
+    if (session !== state.session) return;
+    if (record.status === "clean") {
+      item.append(" ", downloadButton(key));
+      await refreshFiles();
+    } else {
+      item.classList.add("rejected");
+    }
+  } catch (error) {
+    if (session !== state.session) return;
+    text.textContent = `${filename}: ${describeError(error)}`;
   }
 }
 
@@ -115,13 +167,7 @@ async function refreshFiles() {
     const size = document.createElement("td");
     size.textContent = formatSize(file.size);
     const action = document.createElement("td");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "secondary download";
-    button.textContent = "Download";
-    button.dataset.key = file.key;
-    button.addEventListener("click", () => download(file.key));
-    action.append(button);
+    action.append(downloadButton(file.key));
     row.append(name, kind, size, action);
     return row;
   }));

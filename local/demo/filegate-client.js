@@ -4,16 +4,27 @@
  *
  *   import { uploadFile, downloadUrl, describeError } from "./filegate-client.js";
  *
- *   const { key } = await uploadFile({
+ *   const { key, fileId } = await uploadFile({
  *     apiUrl: "https://api.example.com", token, rule: "cv", file,   // file: a File from <input type=file>
  *     onProgress: (fraction) => { progress.value = fraction * 100; },
  *   });
- *   const url = await downloadUrl({ apiUrl, token, key });         // then: location.assign(url)
+ *   // Every upload is checked before anyone can fetch it: wait for the verdict.
+ *   const record = await waitForVerification({ apiUrl, token, fileId,
+ *     onStatus: (record) => { status.textContent = describeStatus(record); } });
+ *   if (record.status === "clean") {
+ *     const url = await downloadUrl({ apiUrl, token, key });       // then: location.assign(url)
+ *   }
+ *
+ * A file's status (GET /files/{fileId}) moves one way: "awaiting_upload" -> "verifying" ->
+ * "clean" (downloadable) or "rejected" (with a `reason`: "type_mismatch", "size_mismatch",
+ * "active_content", "malware", "scan_failed", "unsupported"). describeStatus(record) says it in
+ * plain words; a download asked for too early is refused with "not_ready", a rejected one with
+ * "rejected".
  *
  * Errors are thrown as FilegateError with a stable `code`: the API's error codes
- * ("payload_too_large", "unsupported_media_type", "not_allowed", "unauthenticated", ...), or
- * "s3:<S3 error code>" when S3 refused the upload (e.g. "s3:EntityTooLarge"), or "network".
- * describeError(error) turns one into a sentence for people.
+ * ("payload_too_large", "unsupported_media_type", "not_allowed", "unauthenticated", "not_ready",
+ * "rejected", "not_found", ...), or "s3:<S3 error code>" when S3 refused the upload (e.g.
+ * "s3:EntityTooLarge"), or "network" / "timeout". describeError(error) turns one into a sentence.
  */
 
 export class FilegateError extends Error {
@@ -30,14 +41,16 @@ export class FilegateError extends Error {
   }
 }
 
-async function callApi(apiUrl, token, path, body) {
+async function callApi(apiUrl, token, path, body, method = "POST") {
   let response;
   try {
-    response = await fetch(`${apiUrl}${path}`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
-      body: JSON.stringify(body),
-    });
+    response = await fetch(`${apiUrl}${path}`, method === "GET"
+      ? { method, headers: { Authorization: `Bearer ${token}` } }
+      : {
+        method,
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+        body: JSON.stringify(body),
+      });
   } catch (error) {
     throw new FilegateError("network", String(error), 0);
   }
@@ -102,7 +115,8 @@ function postToS3(url, fields, file, onProgress, signal) {
  * @param {File} options.file the file to upload (its type and size are declared to the API)
  * @param {(fraction: number) => void} [options.onProgress] upload progress, 0..1
  * @param {AbortSignal} [options.signal] cancels the upload
- * @returns {Promise<{key: string, expiresAt: number, maxBytes: number}>}
+ * @returns {Promise<{key: string, fileId: string, expiresAt: number, maxBytes: number}>} the file is
+ *   then being verified: see waitForVerification
  */
 export async function uploadFile({ apiUrl, token, rule, file, onProgress, signal }) {
   const minted = await callApi(apiUrl, token, "/uploads", {
@@ -112,7 +126,65 @@ export async function uploadFile({ apiUrl, token, rule, file, onProgress, signal
     filename: file.name,
   });
   await postToS3(minted.url, minted.fields, file, onProgress, signal);
-  return { key: minted.key, expiresAt: minted.expires_at, maxBytes: minted.max_bytes };
+  return { key: minted.key, fileId: minted.file_id, expiresAt: minted.expires_at, maxBytes: minted.max_bytes };
+}
+
+/**
+ * The file's record: {file_id, key, rule, filename, content_type, size, status, reason?, created_at,
+ * verified_at?}. Only its owner gets it (anyone else: "not_found").
+ */
+export async function fileStatus({ apiUrl, token, fileId }) {
+  return callApi(apiUrl, token, `/files/${encodeURIComponent(fileId)}`, null, "GET");
+}
+
+/**
+ * Poll the file's status until it is decided ("clean" or "rejected"); calls onStatus on every
+ * change. Throws FilegateError("timeout") after timeoutMs.
+ */
+export async function waitForVerification({ apiUrl, token, fileId, onStatus, timeoutMs = 120000, intervalMs = 500 }) {
+  const deadline = Date.now() + timeoutMs;
+  let last = null;
+  for (;;) {
+    const record = await fileStatus({ apiUrl, token, fileId });
+    if (!last || last.status !== record.status) {
+      if (onStatus) onStatus(record);
+    }
+    last = record;
+    if (record.status === "clean" || record.status === "rejected") return record;
+    if (Date.now() > deadline) throw new FilegateError("timeout", "the file was not verified in time", 0);
+    await new Promise((resolve) => { setTimeout(resolve, intervalMs); });
+  }
+}
+
+const REASONS = {
+  type_mismatch: "its content is not the type it was declared as",
+  size_mismatch: "its size is not the size that was declared, or over the limit",
+  active_content: "it carries active content (scripts, macros or embedded files)",
+  malware: "the malware scan found a threat in it",
+  scan_failed: "it could not be checked for malware",
+  unsupported: "this kind of file cannot be checked",
+};
+
+/** Plain words for a rejection reason code. */
+export function describeReason(reason) {
+  return REASONS[reason] || "it could not be verified";
+}
+
+/** Plain words for a file's status. */
+export function describeStatus(record) {
+  const name = record.filename || "The file";
+  switch (record.status) {
+    case "awaiting_upload":
+      return `${name}: waiting for the upload to arrive.`;
+    case "verifying":
+      return `${name}: checking the file (its type, its content and a malware scan) ...`;
+    case "clean":
+      return `${name} is verified and ready to download.`;
+    case "rejected":
+      return `${name} was rejected: ${describeReason(record.reason)}.`;
+    default:
+      return `${name}: ${record.status}.`;
+  }
 }
 
 /**
@@ -155,6 +227,14 @@ export function describeError(error, { maxBytes } = {}) {
       return "Storage refused the upload: its permission expired or did not match. Please try again.";
     case "network":
       return "The network failed; check your connection and try again.";
+    case "not_ready":
+      return "This file is still being checked; it can be downloaded once it is verified.";
+    case "rejected":
+      return "This file was rejected when it was checked, so it cannot be downloaded.";
+    case "not_found":
+      return "There is no such file.";
+    case "timeout":
+      return "Checking the file takes longer than usual; look again in a moment.";
     default:
       return `Something went wrong (${(error && error.message) || error}).`;
   }

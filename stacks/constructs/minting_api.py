@@ -18,15 +18,25 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
+from stacks.constructs.python_function import filegate_function
 from stacks.constructs.signing import SlotKey
-from stacks.lambda_bundling import LAMBDA_ROOT, RUNTIME, LambdaBundle, lambda_code
+from stacks.lambda_bundling import LAMBDA_ROOT
 from stacks.lambda_settings import minting_environment
 from stacks.nag import acknowledge_python_function
 
 UPLOAD_HANDLER = "filegate.handlers.uploads.handler"
 DOWNLOAD_HANDLER = "filegate.handlers.downloads.handler"
-USER_ROUTES = {"uploads": ("/uploads",), "downloads": ("/downloads", "/downloads/cookies")}
-BACKEND_ROUTES = {"uploads": ("/backend/uploads",), "downloads": ("/backend/downloads",)}
+FILES_HANDLER = "filegate.handlers.files.handler"
+#: (method, path) per function; user routes take a JWT with the files scopes, backend ones SigV4.
+USER_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
+    "uploads": (("POST", "/uploads"),),
+    "downloads": (("POST", "/downloads"), ("POST", "/downloads/cookies")),
+    "files": (("GET", "/files/{file_id}"),),
+}
+BACKEND_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
+    "uploads": (("POST", "/backend/uploads"),),
+    "downloads": (("POST", "/backend/downloads"),),
+}
 
 
 @jsii.implements(apigw.IAccessLogSettings)
@@ -64,6 +74,7 @@ class MintingTarget:
     bucket_key_arn: str
     download_base_url: str
     slots: tuple[SlotKey, ...]
+    files_table_name: str
 
 
 def lambda_environment(scope: Construct, config: EnvironmentConfig, target: MintingTarget) -> dict[str, str]:
@@ -80,16 +91,19 @@ def lambda_environment(scope: Construct, config: EnvironmentConfig, target: Mint
         bucket_kms_key_arn=target.bucket_key_arn,
         download_base_url=target.download_base_url,
         signing_slots_json=Stack.of(scope).to_json_string(slots),  # ids are deploy-time tokens
+        files_table=target.files_table_name,
     )
 
 
 class MintingApi(Construct):
-    """``POST /uploads``, ``/downloads``, ``/downloads/cookies`` (JWT) and the ``/backend/`` twins (IAM).
+    """``POST /uploads``, ``/downloads``, ``/downloads/cookies``, ``GET /files/{file_id}`` (JWT) and
+    the ``/backend/`` twins (IAM).
 
-    Two functions, two roles: the upload role may only ``s3:PutObject`` under the prefixes the
-    upload rules allow (presigned POSTs carry its authority); the download role may only sign.
-    Both role names are known in advance because the bucket policy and the signing keys' key
-    policies (in the file store stack) name them.
+    Three functions, three roles: the upload role may only ``s3:PutObject`` under the quarantine
+    prefixes of the upload rules (presigned POSTs carry its authority) and write new file records;
+    the download role may only sign and read records; the files role may only read records. The
+    upload and download role names are known in advance because the bucket policy and the signing
+    keys' key policies (in the file store stack) name them.
     """
 
     def __init__(
@@ -131,6 +145,14 @@ class MintingApi(Construct):
             download_requirements.append(LAMBDA_ROOT / "requirements-secret-signer.txt")
         self.download_function = self._function("Download", DOWNLOAD_HANDLER, self.download_role, environment,
                                                 requirements=tuple(download_requirements))
+        self.files_role = iam.Role(
+            self, "FilesRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Answers GET /files/{file_id}: reads file records; nothing else",
+            max_session_duration=Duration.hours(1),
+        )
+        self.files_function = self._function("Files", FILES_HANDLER, self.files_role, environment,
+                                             requirements=(LAMBDA_ROOT / "requirements.txt",))
 
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, encryption_key=log_key, removal_policy=removal_policy,
@@ -142,7 +164,7 @@ class MintingApi(Construct):
             create_default_stage=False,
             cors_preflight=apigw.CorsPreflightOptions(
                 allow_origins=list(config.frontend_origins),
-                allow_methods=[apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
+                allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
                 allow_headers=["authorization", "content-type"],
                 max_age=Duration.hours(1),
             ),
@@ -158,18 +180,19 @@ class MintingApi(Construct):
             access_log_settings=_AccessLogs(self.access_logs),
             detailed_metrics_enabled=True,
         )
-        functions = {"uploads": self.upload_function, "downloads": self.download_function}
+        functions = {"uploads": self.upload_function, "downloads": self.download_function,
+                     "files": self.files_function}
         backend_authorizer = authorizers.HttpIamAuthorizer()
         for name, function in functions.items():
             integration = integrations.HttpLambdaIntegration(f"{name.title()}Integration", function)
-            for path in USER_ROUTES[name]:
+            for method, path in USER_ROUTES[name]:
                 self.http_api.add_routes(
-                    path=path, methods=[apigw.HttpMethod.POST], integration=integration,
+                    path=path, methods=[apigw.HttpMethod(method)], integration=integration,
                     authorizer=authorizer, authorization_scopes=authorization_scopes,
                 )
-            for path in BACKEND_ROUTES[name]:
+            for method, path in BACKEND_ROUTES.get(name, ()):
                 self.http_api.add_routes(
-                    path=path, methods=[apigw.HttpMethod.POST], integration=integration,
+                    path=path, methods=[apigw.HttpMethod(method)], integration=integration,
                     authorizer=backend_authorizer,
                 )
         self.url = self.stage.url
@@ -178,28 +201,11 @@ class MintingApi(Construct):
         self, name: str, handler: str, role: iam.Role, environment: dict[str, str], *,
         requirements: tuple,
     ) -> lambda_.Function:
-        log_group = logs.LogGroup(
-            self, f"{name}Logs", retention=self._log_retention, encryption_key=self._log_key,
-            removal_policy=self._removal_policy,
+        function = filegate_function(
+            self, name, handler=handler, role=role, environment=environment, requirements=requirements,
+            memory_mb=512, timeout=Duration.seconds(10), reserved_concurrency=self.config.lambda_reserved_concurrency,
+            log_retention=self._log_retention, log_key=self._log_key, removal_policy=self._removal_policy,
         )
-        module = handler.rsplit(".", 1)[0]
-        function = lambda_.Function(
-            self, f"{name}Function",
-            description=f"filegate: {handler}",
-            runtime=RUNTIME,
-            architecture=lambda_.Architecture.ARM_64,
-            handler=handler,
-            code=lambda_code(LambdaBundle(entry_module=module, requirements=requirements)),
-            role=role,
-            memory_size=512,
-            timeout=Duration.seconds(10),
-            environment=environment,
-            log_group=log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-            tracing=lambda_.Tracing.ACTIVE,
-            reserved_concurrent_executions=self.config.lambda_reserved_concurrency,
-        )
-        log_group.grant_write(role)
         acknowledge_python_function(function, caller="by API Gateway for each request",
                                     reserved_concurrency=self.config.lambda_reserved_concurrency is not None)
         return function

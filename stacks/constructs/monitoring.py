@@ -1,6 +1,9 @@
-"""Alarms on what a client or an operator should hear about: 5xx, throttling, Lambda errors."""
+"""Alarms on what a client or an operator should hear about: 5xx, throttling, Lambda errors,
+dead letters and a verification backlog."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
@@ -11,9 +14,24 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.nag import acknowledge
+
+
+@dataclass(frozen=True)
+class VerificationSignals:
+    """What says verification is stuck: dead letters, a queue that does not drain, old undecided files."""
+
+    #: name -> dead-letter queue; any message in one is a file or a sweep that failed for good.
+    dead_letter_queues: dict[str, sqs.IQueue]
+    #: The verifier's queue and the age (seconds) its oldest message must not reach.
+    queue: sqs.IQueue
+    max_queue_age_seconds: int
+    #: The age of the oldest undecided file record, as the sweep publishes it, and its bound.
+    oldest_undecided: cloudwatch.IMetric
+    max_undecided_age_seconds: int
 
 
 class Monitoring(Construct):
@@ -26,7 +44,8 @@ class Monitoring(Construct):
         *,
         name_prefix: str,
         http_api: apigw.HttpApi,
-        functions: dict[str, lambda_.Function],
+        functions: dict[str, lambda_.IFunction],
+        verification: VerificationSignals,
         alarm_email: str | None,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -77,3 +96,16 @@ class Monitoring(Construct):
                   f"The {name} Lambda raised errors")
             alarm(f"{name}Throttles", function.metric_throttles(period=Duration.minutes(5), statistic="Sum"),
                   f"The {name} Lambda was throttled (reserved concurrency or account limit)")
+        five_minutes = Duration.minutes(5)
+        for name, queue in verification.dead_letter_queues.items():
+            alarm(f"{name}DeadLetters",
+                  queue.metric_approximate_number_of_messages_visible(period=five_minutes, statistic="Maximum"),
+                  f"{name}: a message reached the dead-letter queue (a file or a run that failed every retry)")
+        alarm("VerificationBacklog",
+              verification.queue.metric_approximate_age_of_oldest_message(period=five_minutes, statistic="Maximum"),
+              "The verifier's queue is not draining: its oldest message waited out two visibility timeouts "
+              "(it failed twice, or nothing consumes the queue)",
+              threshold=verification.max_queue_age_seconds)
+        alarm("OldestUndecidedFile", verification.oldest_undecided,
+              "A file record is still undecided (awaiting a verdict or its event) past the verifying timeout: "
+              "the sweep is not resolving it", threshold=verification.max_undecided_age_seconds)

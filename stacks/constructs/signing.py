@@ -14,19 +14,26 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from stacks.config import SigningSettings
+from stacks.deployment import deployment_role_arn
 from stacks.lambda_bundling import RUNTIME, LambdaBundle, lambda_code
 from stacks.nag import BASIC_EXECUTION_REASON, acknowledge, acknowledge_inline_policy, acknowledge_python_function
 
 # Named one by one: a wildcard such as kms:Create* would include kms:CreateGrant, and a grant of
-# Sign ignores every condition of the key policy. What CloudFormation needs to create, update and
-# delete the key is here; GetPublicKey is for the deploy-time reader; grants can only be cleaned up.
-KEY_ADMIN_ACTIONS = [
-    "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:ListKeyPolicies", "kms:GetPublicKey",
-    "kms:GetKeyRotationStatus", "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:ListKeyRotations",
-    "kms:EnableKey", "kms:DisableKey", "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion",
-    "kms:CancelKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:ListResourceTags",
-    "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:ListGrants", "kms:RevokeGrant", "kms:RetireGrant",
+# Sign ignores every condition of the key policy. Reading a key's state is open to the account;
+# changing it (above all kms:PutKeyPolicy, which could rewrite who signs) only to CloudFormation's
+# execution role and the configured key administrators. GetPublicKey is for the deploy-time
+# reader; grants can only be cleaned up.
+KEY_INSPECTION_ACTIONS = [
+    "kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListKeyPolicies", "kms:GetPublicKey", "kms:GetKeyRotationStatus",
+    "kms:ListKeyRotations", "kms:ListResourceTags", "kms:ListGrants",
 ]
+KEY_CHANGE_ACTIONS = [
+    "kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:EnableKey", "kms:DisableKey",
+    "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:TagResource",
+    "kms:UntagResource", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:RevokeGrant",
+    "kms:RetireGrant",
+]
+KEY_ADMIN_ACTIONS = KEY_INSPECTION_ACTIONS + KEY_CHANGE_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class Signing(Construct):
         name_prefix: str,
         settings: SigningSettings,
         signer_role_name: str,
+        key_admin_role_arns: tuple[str, ...],
         log_retention: logs.RetentionDays,
         log_key: kms.IKey,
         removal_policy: RemovalPolicy,
@@ -64,6 +72,8 @@ class Signing(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.signer_role_arn = f"arn:{stack.partition}:iam::{stack.account}:role/{signer_role_name}"
+        self.key_admin_arns = [deployment_role_arn(stack, needed_for="the signing keys' key policy"),
+                               *key_admin_role_arns]
         self.slots: dict[str, SlotKey] = {}
         self.keys: dict[str, kms.Key] = {}
         public_keys: list[cloudfront.PublicKey] = []
@@ -108,10 +118,17 @@ class Signing(Construct):
         policy = iam.PolicyDocument(
             statements=[
                 iam.PolicyStatement(
-                    sid="KeyAdministrationWithoutUse",
+                    sid="KeyInspectionByTheAccount",
                     principals=[iam.AccountRootPrincipal()],
-                    actions=KEY_ADMIN_ACTIONS,
+                    actions=KEY_INSPECTION_ACTIONS,
                     resources=["*"],
+                ),
+                iam.PolicyStatement(
+                    sid="KeyAdministrationWithoutUseByNamedRoles",
+                    principals=[iam.AccountRootPrincipal()],
+                    actions=KEY_CHANGE_ACTIONS,
+                    resources=["*"],
+                    conditions={"ArnEquals": {"aws:PrincipalArn": self.key_admin_arns}},
                 ),
                 # Nothing uses grants on these keys, and a grant would bypass the conditions below.
                 iam.PolicyStatement(

@@ -2,26 +2,39 @@
 
 from __future__ import annotations
 
-from aws_cdk import Annotations, CustomResourceProviderBase, DefaultStackSynthesizer, Duration, Fn, RemovalPolicy, Stack
+from aws_cdk import Annotations, CustomResourceProviderBase, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from filegate.domain.quarantine import QUARANTINE_PREFIX, REJECTED_PREFIX
+from stacks.deployment import deployment_role_arn
 from stacks.nag import acknowledge
 
 NONCURRENT_VERSION_DAYS = 30
+#: The object GuardDuty Malware Protection writes at the bucket root to check its role's access.
+SCANNER_VALIDATION_OBJECT = "malware-protection-resource-validation-object"
+#: Every way to read an object's bytes or properties; quarantined and rejected objects answer
+#: none of them but to their named readers (content reads, tags, ACL, attributes, torrents).
+OBJECT_READ_ACTIONS = ["s3:GetObject*"]
+#: Every way to set, change or remove an object's tags except a tagged upload (below).
+TAG_WRITE_ACTIONS = ["s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:DeleteObjectTagging",
+                     "s3:DeleteObjectVersionTagging"]
 #: Every way to learn the files bucket's keys, which hold user and organisation ids.
 LIST_ACTIONS = ["s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads",
                 "s3:ListMultipartUploadParts"]
 #: Ways to read object bytes without s3:GetObject: replication (S3 or Batch Operations) and torrents.
 REPLICATION_READ_ACTIONS = ["s3:GetObjectVersionForReplication", "s3:InitiateReplication",
                             "s3:GetObjectTorrent", "s3:GetObjectVersionTorrent"]
-#: Bucket configurations that export every key (inventory, metadata tables) or every object (replication).
+#: Bucket configurations that export every key (inventory, metadata tables, server access logs to
+#: a bucket of the caller's choosing, notifications to the caller's own target) or every object
+#: (replication).
 EXPORT_CONFIGURATION_ACTIONS = ["s3:PutInventoryConfiguration", "s3:PutReplicationConfiguration",
                                 "s3:CreateBucketMetadataTableConfiguration",
                                 "s3:UpdateBucketMetadataInventoryTableConfiguration",
-                                "s3:UpdateBucketMetadataJournalTableConfiguration"]
+                                "s3:UpdateBucketMetadataJournalTableConfiguration",
+                                "s3:PutBucketLogging", "s3:PutBucketNotification"]
 #: Replication writes into this bucket would pass around the upload role's write Deny.
 REPLICATION_WRITE_ACTIONS = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
 #: Everything that returns a log object's bytes (CloudFront logs hold replayable signed URLs).
@@ -33,7 +46,8 @@ class Storage(Construct):
     """Files bucket (private, KMS, versioned, TLS only) and the log bucket it and CloudFront write to.
 
     Reads are locked to the distribution by :meth:`restrict_reads_to`, which the stack calls once
-    the distribution exists; writes only by :meth:`restrict_writes_to`.
+    the distribution exists, and the quarantine by :meth:`lock_quarantine`; writes by
+    :meth:`restrict_writes_to` and tags by :meth:`restrict_tag_writes_to`.
     """
 
     def __init__(
@@ -45,6 +59,8 @@ class Storage(Construct):
         bucket_name: str,
         frontend_origins: tuple[str, ...],
         log_retention_days: int,
+        quarantine_expiry_days: int,
+        rejected_retention_days: int,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -117,6 +133,21 @@ class Storage(Construct):
                     noncurrent_version_expiration=Duration.days(NONCURRENT_VERSION_DAYS),
                     expired_object_delete_marker=True,
                 ),
+                # Uploads no verifier promoted or rejected (an abandoned flow): gone after a few days,
+                # with every older version a day later (the verifier deletes what it decides).
+                s3.LifecycleRule(
+                    id="expire-quarantine-leftovers",
+                    prefix=QUARANTINE_PREFIX,
+                    expiration=Duration.days(quarantine_expiry_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
+                # Rejected files are kept for a security review only for the configured time.
+                s3.LifecycleRule(
+                    id="expire-rejected",
+                    prefix=REJECTED_PREFIX,
+                    expiration=Duration.days(rejected_retention_days),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
             ],
             cors=[
                 # Only what a browser's presigned POST needs, only from the configured frontends.
@@ -130,6 +161,14 @@ class Storage(Construct):
             ],
             removal_policy=removal_policy,
             auto_delete_objects=destroy,
+        )
+        # Object events go to EventBridge (the verifier's queue and GuardDuty's managed rule listen
+        # there). Set on the bucket resource itself: CDK's `event_bridge_enabled` would add its
+        # notifications custom resource, which replaces the whole notification configuration.
+        cfn_bucket = self.bucket.node.default_child
+        assert isinstance(cfn_bucket, s3.CfnBucket)
+        cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True),
         )
         acknowledge(
             self.bucket,
@@ -153,6 +192,8 @@ class Storage(Construct):
 
         The Allow for CloudFront comes from the OAC origin. An Allow alone would not stop an
         administrator's presigned GET, because identity policies in this account grant reads too.
+        The quarantine and rejected prefixes are left to :meth:`lock_quarantine`, whose Denies
+        refuse the distribution (and these roles) too.
         """
         conditions: dict[str, dict[str, object]] = {"StringNotEquals": {"aws:SourceArn": distribution_arn}}
         if exception_role_arns:
@@ -163,26 +204,69 @@ class Storage(Construct):
                 effect=iam.Effect.DENY,
                 principals=[iam.AnyPrincipal()],
                 actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[self.bucket.arn_for_objects("*")],
+                not_resources=[self.bucket.arn_for_objects(f"{QUARANTINE_PREFIX}*"),
+                               self.bucket.arn_for_objects(f"{REJECTED_PREFIX}*")],
                 conditions=conditions,
             )
         )
 
-    def restrict_writes_to(self, *, writer_role_arn: str) -> None:
-        """Explicitly deny object writes to every principal but the upload role.
+    def lock_quarantine(self, *, verifier_role_arns: tuple[str, ...], scanner_role_arn: str | None,
+                        security_role_arns: tuple[str, ...]) -> None:
+        """Explicitly deny every object read under ``incoming/`` and ``rejected/``, CloudFront included.
 
-        Browsers write with that role's presigned POSTs, which S3 checks against their policy.
+        No condition names the distribution, so neither its OAC Allow nor any identity policy
+        reaches a quarantined or rejected object: only the malware scanner (GuardDuty's plan role)
+        and the verifier (with the sweep, which decides stuck files the same way) read
+        ``incoming/``; only they and the configured security roles read ``rejected/``. No access
+        rule can name either prefix (rule templates start with ``private/`` or ``public/``), so no
+        signed URL can either.
         """
-        self.bucket.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="DenyObjectWritesExceptByTheUploadRole",
-                effect=iam.Effect.DENY,
-                principals=[iam.AnyPrincipal()],
-                actions=["s3:PutObject"],
-                resources=[self.bucket.arn_for_objects("*")],
-                conditions={"ArnNotEquals": {"aws:PrincipalArn": writer_role_arn}},
-            )
-        )
+        scanner = (scanner_role_arn,) if scanner_role_arn else ()
+        _deny(self.bucket, "DenyQuarantineReadsExceptScannerAndVerifier", OBJECT_READ_ACTIONS,
+              [self.bucket.arn_for_objects(f"{QUARANTINE_PREFIX}*")], but=(*verifier_role_arns, *scanner))
+        _deny(self.bucket, "DenyRejectedReadsExceptVerifierAndSecurityRoles", OBJECT_READ_ACTIONS,
+              [self.bucket.arn_for_objects(f"{REJECTED_PREFIX}*")], but=(*verifier_role_arns, *security_role_arns))
+
+    def restrict_writes_to(self, *, uploader_role_arn: str, verifier_role_arns: tuple[str, ...],
+                           scanner_role_arn: str | None) -> None:
+        """Explicitly deny object writes but where each writer must write.
+
+        Browsers write only ``incoming/`` with the upload role's presigned POSTs (S3 checks them
+        against their policy); every other key (a final key, ``rejected/``) is written only by the
+        verifier's pinned copy; the malware scanner writes only its validation object.
+        """
+        quarantine = self.bucket.arn_for_objects(f"{QUARANTINE_PREFIX}*")
+        validation = self.bucket.arn_for_objects(SCANNER_VALIDATION_OBJECT)
+        self.bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="DenyQuarantineWritesExceptByTheUploadRole", effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()], actions=["s3:PutObject"], resources=[quarantine],
+            conditions={"ArnNotEquals": {"aws:PrincipalArn": uploader_role_arn}},
+        ))
+        self.bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="DenyFinalKeyWritesExceptByTheVerifier", effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()], actions=["s3:PutObject"],
+            not_resources=[quarantine, validation] if scanner_role_arn else [quarantine],
+            conditions={"ArnNotEquals": {"aws:PrincipalArn": list(verifier_role_arns)}},
+        ))
+        if scanner_role_arn:
+            _deny(self.bucket, "DenyValidationObjectWritesExceptByTheScanner", ["s3:PutObject"], [validation],
+                  but=(scanner_role_arn,))
+
+    def restrict_tag_writes_to(self, *, tagger_role_arns: tuple[str, ...]) -> None:
+        """Explicitly deny setting, changing or removing object tags but to the named roles.
+
+        The scanner's verdict tag must be the only tag there is, and an uploader must never write
+        one: neither a `tagging` field in a presigned POST nor an x-amz-tagging header.
+        """
+        objects = self.bucket.arn_for_objects("*")
+        _deny(self.bucket, "DenyTagWritesExceptScannerAndVerifier", TAG_WRITE_ACTIONS, [objects],
+              but=tagger_role_arns)
+        self.bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="DenyTaggedWritesExceptScannerAndVerifier", effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()], actions=["s3:PutObject"], resources=[objects],
+            conditions={"Null": {"s3:RequestObjectTagKeys": "false"},
+                        "ArnNotEquals": {"aws:PrincipalArn": list(tagger_role_arns)}},
+        ))
 
     def restrict_log_reads_to(self, *, reader_role_arns: tuple[str, ...]) -> None:
         """Explicitly deny reading log objects to every principal but the configured log readers.
@@ -203,18 +287,23 @@ class Storage(Construct):
         _deny(self.bucket, "DenyKeyListingExceptNamedRoles", LIST_ACTIONS,
               [self.bucket.bucket_arn, self.bucket.arn_for_objects("*")], but=excepted)
 
-    def restrict_bulk_copies_to(self, *, exception_role_arns: tuple[str, ...]) -> None:
-        """Explicitly deny replication, torrents, inventories and metadata tables but to named roles.
+    def restrict_bulk_copies_to(self, *, exception_role_arns: tuple[str, ...],
+                                configuration_role_arns: tuple[str, ...] = ()) -> None:
+        """Explicitly deny replication, torrents, inventories, metadata tables, logging and
+        notification changes but to named roles.
 
-        Each copies objects or exports every key without passing the read Deny. The template sets
-        none of these configurations; to add one, name its role among the exceptions and add it
-        to the bucket here (CloudFormation's execution role may put it). Nothing replicates in.
+        Each copies objects or streams every key without passing the read Deny. The template sets
+        the logging and EventBridge notification configuration itself (CloudFormation's execution
+        role) and GuardDuty's plan role turns EventBridge delivery on (``configuration_role_arns``);
+        to add another configuration, name its role among the exceptions and add it to the bucket
+        here. Nothing replicates in.
         """
         objects = self.bucket.arn_for_objects("*")
         _deny(self.bucket, "DenyReplicationReadsExceptNamedRoles", REPLICATION_READ_ACTIONS, [objects],
               but=exception_role_arns)
         _deny(self.bucket, "DenyExportConfigurationExceptNamedRoles", EXPORT_CONFIGURATION_ACTIONS,
-              [self.bucket.bucket_arn], but=(self._deployment_role_arn(), *exception_role_arns))
+              [self.bucket.bucket_arn],
+              but=(self._deployment_role_arn(), *configuration_role_arns, *exception_role_arns))
         _deny(self.bucket, "DenyReplicationIntoTheFilesBucket", REPLICATION_WRITE_ACTIONS, [objects])
 
     def _auto_delete_role_arns(self) -> tuple[str, ...]:
@@ -226,13 +315,7 @@ class Storage(Construct):
 
     def _deployment_role_arn(self) -> str:
         """The role CloudFormation deploys this stack with (CDK's bootstrap execution role)."""
-        synthesizer = Stack.of(self).synthesizer
-        role = synthesizer.cloud_formation_execution_role if isinstance(synthesizer, DefaultStackSynthesizer) else None
-        if role is None:
-            raise ValueError(
-                "the files bucket's list Deny excepts CloudFormation's execution role, so the stack needs "
-                "a DefaultStackSynthesizer with one (cdk bootstrap's cfn-exec-role)")
-        return Fn.sub(role) if "${" in role else role
+        return deployment_role_arn(Stack.of(self), needed_for="the files bucket's policy")
 
 
 def _deny(bucket: s3.Bucket, sid: str, actions: list[str], resources: list[str], *,

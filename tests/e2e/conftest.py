@@ -9,6 +9,7 @@ mode that is already running, set ``FILEGATE_LOCAL_DATA_DIR`` to its data folder
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +25,14 @@ from local.launcher import LaunchError, launched, load
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 START_TIMEOUT = 180
+
+
+@functools.cache
+def _s3_client(endpoint: str, region: str, access_key: str, secret_key: str) -> Any:
+    """One client per S3 user (building a boto3 client costs tens of milliseconds)."""
+    return boto3.session.Session().client(
+        "s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key, config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
 
 
 @dataclass(frozen=True)
@@ -68,10 +77,7 @@ class Local:
         return str(response.json()["access_token"])
 
     def s3(self, access_key: str, secret_key: str) -> Any:
-        return boto3.session.Session().client(
-            "s3", endpoint_url=self.s3_url, region_name=self.region,
-            aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+        return _s3_client(self.s3_url, self.region, access_key, secret_key)
 
     @property
     def uploader_s3(self) -> Any:
@@ -80,6 +86,28 @@ class Local:
     @property
     def edge_s3(self) -> Any:
         return self.s3(self.runtime["edge_access_key"], self.runtime["edge_secret_key"])
+
+    @property
+    def s3_users(self) -> dict[str, dict[str, str]]:
+        """Every S3 user the local mode hands out, by role (admin, uploader, edge, scanner, verifier)."""
+        return dict(self.runtime["s3_users"])
+
+    def s3_as(self, role: str) -> Any:
+        user = self.runtime["s3_users"][role]
+        return self.s3(user["access_key"], user["secret_key"])
+
+    @property
+    def verifier_s3(self) -> Any:
+        """The verifier's user: the only one that writes final keys."""
+        return self.s3_as("verifier")
+
+    @property
+    def events_url(self) -> str:
+        return str(self.endpoints["events"])
+
+    @property
+    def scanner_url(self) -> str:
+        return str(self.endpoints["scanner"])
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
 """The demo page in headless Chromium (Debian's ``chromium``, driven by Playwright).
 
 Logs in as a demo user, uploads a file (presigned POST from the browser, with the progress
-bar), downloads it through the signed URL and checks the bytes, sees the refusal of an
-oversize file in plain words, and saves a screenshot to tests/e2e/artifacts/.
+bar), watches it being verified, downloads it through the signed URL once it is clean and checks
+the bytes, sees an HTML file posing as a PDF rejected with the reason in plain words (and never
+offered for download), sees the refusal of an oversize file in plain words, and saves a
+screenshot to tests/e2e/artifacts/.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Local
+from tests.unit import samples
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -27,7 +30,7 @@ CHROMIUM_FLAGS = [
 # A .docx: Chromium saves it (a PDF it would show in its viewer, since the local S3 keeps no
 # Content-Disposition from a POST; see local/README.md).
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-CV = b"PK\x03\x04" + b"a CV uploaded from the browser\n" * 2000
+CV = samples.ooxml(samples.DOCX, text="a CV uploaded from the browser")
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +68,15 @@ def test_demo_page_upload_download_and_refusal(local: Local, browser_page: Any, 
     page.select_option("#rule", "cv")
     page.set_input_files("#file", {"name": "My CV.docx", "mimeType": DOCX, "buffer": CV})
     page.click("#upload-button")
-    # Then the page reports it, the progress bar is full, and the file is listed
-    page.wait_for_selector("#upload-status:has-text('Uploaded My CV.docx')")
+    # Then the progress bar is full, and the page shows the file being checked, then verified
+    page.wait_for_selector("#verifications li[data-status=clean]")
+    page.wait_for_selector("#upload-status:has-text('My CV.docx is verified and ready to download')")
     assert page.eval_on_selector("#progress", "el => el.value") == 100
-    key = page.locator("button.download").first.get_attribute("data-key")
+    # And only now is it offered for download (and listed among her files)
+    key = page.locator("#verifications li[data-status=clean] button.download").get_attribute("data-key")
     assert key and key.startswith("private/users/") and "/cv/" in key and key.endswith(".docx")
-    button = page.locator(f'button.download[data-key="{key}"]')
+    page.wait_for_selector(f'#file-list button.download[data-key="{key}"]')
+    button = page.locator(f'#file-list button.download[data-key="{key}"]')
 
     # When she downloads it, Then the browser saves exactly her bytes, fetched through the signed URL
     with page.expect_download() as download_info:
@@ -80,13 +86,25 @@ def test_demo_page_upload_download_and_refusal(local: Local, browser_page: Any, 
     saved = Path(download.path()).read_bytes()
     assert hashlib.sha256(saved).hexdigest() == hashlib.sha256(CV).hexdigest()
 
-    # When she tries a file larger than the rule allows, Then she is told so in plain words
+    # When she uploads an HTML page named and declared as a PDF (issue 8's evil.pdf)
     page.goto(local.demo)  # the download navigated; come back as a user would
     page.wait_for_selector("body[data-ready=true]")
     page.select_option("#user", "alice")
     page.click("#login-button")
     page.wait_for_selector("#whoami:has-text('Logged in as Alice')")
     page.select_option("#rule", "cv")
+    page.set_input_files("#file", {"name": "evil.pdf", "mimeType": "application/pdf",
+                                   "buffer": samples.HTML_PAYLOAD})
+    page.click("#upload-button")
+    # Then it is rejected, with the reason in plain words, and never offered for download
+    rejected = page.locator("#verifications li[data-status=rejected]")
+    rejected.wait_for()
+    assert "evil.pdf was rejected: its content is not the type it was declared as" in rejected.inner_text()
+    assert rejected.locator("button.download").count() == 0
+    evil_key = rejected.get_attribute("data-key")
+    assert evil_key and page.locator(f'button.download[data-key="{evil_key}"]').count() == 0
+
+    # When she tries a file larger than the rule allows, Then she is told so in plain words
     oversize = b"%PDF-" + b"\0" * (10 * 1024 * 1024 + 1)
     page.set_input_files("#file", {"name": "huge.pdf", "mimeType": "application/pdf", "buffer": oversize})
     page.click("#upload-button")

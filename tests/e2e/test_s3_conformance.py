@@ -11,6 +11,11 @@ handler mints: exact key, exact Content-Type, a size range, SSE-KMS fields, meta
 Content-Disposition and success_action_status. The "minted policy" section takes the POST the
 real upload handler mints through the local API, and alters one property at a time: this is
 where the POST policy is proven, since moto (tests/unit) enforces no POST policy at all.
+
+Uploads (POST, presigned PUT) go where the upload role may write: the quarantine ``incoming/``
+(local/bucket_policy.py); whether an upload left an object there is read with the scanner's user,
+the only reader of ``incoming/`` besides the verifier. Objects to GET are put at a served key by
+the verifier's user, the only writer of final keys.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import Local
-from tests.e2e.helpers import Upload, mint_upload
+from tests.e2e.helpers import Upload, mint_upload, scanner_paused
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +42,17 @@ ORIGIN = "http://127.0.0.1:8080"  # one of the dev config's frontend_origins
 POST_SIGNATURE_CODES = ("SignatureDoesNotMatch", "AccessDenied")
 
 
-def _key(prefix: str = "private/users/conformance/cv") -> str:
+QUARANTINE = "incoming/private/users/conformance/cv"
+SERVED = "private/users/conformance/cv"
+
+
+def _key(prefix: str = QUARANTINE) -> str:
     return f"{prefix}/{uuid.uuid4().hex}.pdf"
+
+
+def reader(local: Local, key: str) -> Any:
+    """A user that may read ``key``: the scanner in the quarantine, the edge elsewhere."""
+    return local.s3_as("scanner") if key.startswith("incoming/") else local.edge_s3
 
 
 def presigned_post(local: Local, key: str, *, expires_in: int = 300, client: Any = None) -> dict[str, Any]:
@@ -68,9 +82,10 @@ def send(post: dict[str, Any], *, body: bytes = b"%PDF-1.7 conformance", drop: t
 
 
 def exists(local: Local, key: str) -> bool:
+    s3 = reader(local, key)
     try:
-        local.edge_s3.head_object(Bucket=local.bucket, Key=key)
-    except local.edge_s3.exceptions.ClientError:
+        s3.head_object(Bucket=local.bucket, Key=key)
+    except s3.exceptions.ClientError:
         return False
     return True
 
@@ -99,7 +114,7 @@ def test_post_within_the_policy_is_accepted(local: Local) -> None:
     # Then S3 stores it and answers 201 with the key (success_action_status), encrypted with the KMS key
     assert response.status_code == 201, response.text
     assert f"<Key>{key}</Key>" in response.text
-    head = local.edge_s3.head_object(Bucket=local.bucket, Key=key)
+    head = reader(local, key).head_object(Bucket=local.bucket, Key=key)
     assert head["ContentType"] == "application/pdf"
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["Metadata"]["rule"] == "cv"
@@ -129,7 +144,7 @@ def test_post_missing_content_type_is_refused(local: Local) -> None:
 
 def test_post_to_another_key_is_refused(local: Local) -> None:
     key = _key()
-    other = _key("private/users/someone-else/cv")
+    other = _key("incoming/private/users/someone-else/cv")
     refused(send(presigned_post(local, key), override={"key": other}), 403, local, other, "AccessDenied")
     assert not exists(local, key)
 
@@ -231,7 +246,8 @@ def refused_minted(response: requests.Response, local: Local, upload: Upload, st
                    *codes: str, other_key: str | None = None) -> None:
     assert response.status_code in statuses, (response.status_code, response.text[:300])
     assert any(f"<Code>{code}</Code>" in response.text for code in codes), response.text[:300]
-    assert not exists(local, upload.key), "a refused upload must not create the object"
+    assert not exists(local, upload.fields["key"]), "a refused upload must not create the object"
+    assert not exists(local, upload.key), "nor its final key"
     if other_key:
         assert not exists(local, other_key), "a refused upload must not create the object"
 
@@ -314,11 +330,14 @@ MINTED_KEY_REFUSALS: list[tuple[str, Any]] = [
 
 
 def test_minted_post_is_accepted(local: Local, alice: str) -> None:
-    # Given the POST the upload handler mints, When sent unchanged, Then S3 stores exactly it
+    # Given the POST the upload handler mints, When sent unchanged, Then S3 stores exactly it, in
+    # the quarantine (observed before the verifier decides it: the scan is held meanwhile)
     upload = mint(local, alice)
-    response = send_minted(upload)
-    assert response.status_code == 201, response.text
-    head = local.edge_s3.head_object(Bucket=local.bucket, Key=upload.key)
+    assert upload.fields["key"] == f"incoming/{upload.key}"
+    with scanner_paused(local):
+        response = send_minted(upload)
+        assert response.status_code == 201, response.text
+        head = reader(local, upload.fields["key"]).head_object(Bucket=local.bucket, Key=upload.fields["key"])
     assert head["ContentType"] == "application/pdf" and head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"] == upload.fields["x-amz-server-side-encryption-aws-kms-key-id"]
     assert head["Metadata"] == {name.removeprefix("x-amz-meta-"): value for name, value in upload.fields.items()
@@ -370,19 +389,22 @@ def test_minted_post_stores_the_pinned_type_whatever_else_is_sent(local: Local, 
     # Content-Type *before* the pinned one is the one duplicate radosgw accepts (it keeps the
     # last value): the stored type is still the pinned one.
     upload = mint(local, alice)
-    response = requests.post(upload.url, timeout=60, files=[
-        ("Content-Type", (None, "text/html")), ("x-ignore-note", (None, "ignored")),
-        *[(name, (None, value)) for name, value in upload.fields.items()],
-        ("file", ("cv.html", CV, "text/html")),
-        ("x-amz-meta-owner", (None, "mallory")), ("Content-Type", (None, "text/html")),
-        ("file", ("second.html", b"<script>alert(1)</script>", "text/html"))])
-    if response.status_code == 201:
-        head = local.edge_s3.head_object(Bucket=local.bucket, Key=upload.key)
-        assert head["ContentType"] == "application/pdf" and "owner" not in head["Metadata"]
-        stored = local.edge_s3.get_object(Bucket=local.bucket, Key=upload.key)["Body"].read()
-        assert stored == CV
-    else:
-        refused_minted(response, local, upload, {400, 403}, "AccessDenied", "InvalidArgument")
+    quarantined = upload.fields["key"]
+    with scanner_paused(local):  # observed in the quarantine, before the verifier decides it
+        response = requests.post(upload.url, timeout=60, files=[
+            ("Content-Type", (None, "text/html")), ("x-ignore-note", (None, "ignored")),
+            *[(name, (None, value)) for name, value in upload.fields.items()],
+            ("file", ("cv.html", CV, "text/html")),
+            ("x-amz-meta-owner", (None, "mallory")), ("Content-Type", (None, "text/html")),
+            ("file", ("second.html", b"<script>alert(1)</script>", "text/html"))])
+        if response.status_code == 201:
+            s3 = reader(local, quarantined)
+            head = s3.head_object(Bucket=local.bucket, Key=quarantined)
+            assert head["ContentType"] == "application/pdf" and "owner" not in head["Metadata"]
+            stored = s3.get_object(Bucket=local.bucket, Key=quarantined)["Body"].read()
+            assert stored == CV
+        else:
+            refused_minted(response, local, upload, {400, 403}, "AccessDenied", "InvalidArgument")
 
 
 # --- expiry (one wait for every expired case) ------------------------------------------------
@@ -391,8 +413,8 @@ def test_minted_post_stores_the_pinned_type_whatever_else_is_sent(local: Local, 
 def expired(local: Local) -> dict[str, Any]:
     # Given credentials minted to live one second, then a wait past their expiry
     post_key = _key()
-    get_key = _key()
-    local.uploader_s3.put_object(Bucket=local.bucket, Key=get_key, Body=b"expired-get",
+    get_key = _key(SERVED)
+    local.verifier_s3.put_object(Bucket=local.bucket, Key=get_key, Body=b"expired-get",
                                  ContentType="application/pdf")
     put_key = _key()
     artifacts = {
@@ -434,8 +456,8 @@ def test_presigned_put_after_expiry_is_refused(local: Local, expired: dict[str, 
 
 @pytest.fixture(scope="module")
 def stored(local: Local) -> str:
-    key = _key()
-    local.uploader_s3.put_object(Bucket=local.bucket, Key=key, Body=b"stored-object", ContentType="application/pdf")
+    key = _key(SERVED)
+    local.verifier_s3.put_object(Bucket=local.bucket, Key=key, Body=b"stored-object", ContentType="application/pdf")
     return key
 
 
@@ -459,8 +481,8 @@ def test_presigned_get_with_tampered_signature_is_refused(local: Local, stored: 
 
 
 def test_presigned_get_signature_reused_on_another_key_is_refused(local: Local, stored: str) -> None:
-    other = _key()
-    local.uploader_s3.put_object(Bucket=local.bucket, Key=other, Body=b"other", ContentType="application/pdf")
+    other = _key(SERVED)
+    local.verifier_s3.put_object(Bucket=local.bucket, Key=other, Body=b"other", ContentType="application/pdf")
     url = presigned_get(local, stored)
     response = requests.get(url.replace(stored, other), timeout=30)
     assert response.status_code == 403

@@ -67,7 +67,8 @@ def public_key_pem() -> str:
 
 @pytest.fixture(scope="session")
 def variant(cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The branches cdk.json does not take: custom domain, external issuer, secret signer, two slots."""
+    """The branches cdk.json does not take: custom domain, external issuer, secret signer, two slots,
+    no malware scanning, security roles for rejected files, a webhook for file events."""
     context = copy.deepcopy(cdk_context)
     context[CONTEXT_KEY]["environments"] = {
         "edge": {
@@ -94,6 +95,11 @@ def variant(cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactor
             "urls": {"allow_ip_restriction": True},
             "ipv6": False,
             "alarm_email": "oncall@example.org",
+            "scanning": "none",
+            "security_role_arns": ["arn:aws:iam::123456789012:role/security-review"],
+            "events": {"webhook_url": "https://rails.example.org/hooks/filegate",
+                       "webhook_secret_name": "filegate/edge/webhook", "webhook_auth_header": "X-Filegate-Token"},
+            "verification": {"rejected_retention_days": 90, "verifier_memory_mb": 2048},
         }
     }
     context["env"] = "edge"

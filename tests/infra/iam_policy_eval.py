@@ -115,6 +115,10 @@ class Fakes:
             return "E" + re.sub(r"[^A-Z0-9]", "", name.upper())[:13]
         if kind in {"AWS::KMS::Key", "AWS::IAM::Role", "AWS::Lambda::Function"}:
             return name
+        named = {"AWS::DynamoDB::Table": "TableName", "AWS::Events::EventBus": "Name"}
+        if kind in named:
+            configured = resource.get("Properties", {}).get(named[kind])
+            return self.resolve(configured) if configured is not None else name
         raise NotImplementedError(f"Ref to a {kind} ({name})")
 
     def get_att(self, logical_id: str, attribute: str) -> str:
@@ -131,6 +135,19 @@ class Fakes:
             return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{logical_id}"
         if kind == "AWS::Lambda::Function":
             return f"arn:{self.partition}:lambda:{self.region}:{self.account}:function:{logical_id}"
+        prefix = f"arn:{self.partition}"
+        regional = {
+            "AWS::DynamoDB::Table": f"dynamodb:{self.region}:{self.account}:table/",
+            "AWS::Events::EventBus": f"events:{self.region}:{self.account}:event-bus/",
+            "AWS::Events::Rule": f"events:{self.region}:{self.account}:rule/",
+            "AWS::SQS::Queue": f"sqs:{self.region}:{self.account}:",
+            "AWS::GuardDuty::MalwareProtectionPlan": f"guardduty:{self.region}:{self.account}:malware-protection-plan/",
+        }
+        if kind in regional:
+            name = self.ref(logical_id) if kind in {"AWS::DynamoDB::Table", "AWS::Events::EventBus"} else logical_id
+            return f"{prefix}:{regional[kind]}{name}"
+        if kind == "AWS::Logs::LogGroup":
+            return f"{prefix}:logs:{self.region}:{self.account}:log-group:{logical_id}:*"
         raise NotImplementedError(f"Fn::GetAtt on a {kind} ({logical_id})")
 
     def resolve(self, value: Any) -> Any:
@@ -158,6 +175,8 @@ class Fakes:
             return separator.join(resolved)
         if name == "Fn::Sub":
             return self._sub(argument)
+        if name == "Fn::GetStackOutput":  # another stack's output (CDK's weak cross-stack reference)
+            return f"output:{argument['StackName']}:{argument['OutputName']}"
         raise NotImplementedError(f"intrinsic {name}")
 
     def _sub(self, argument: Any) -> str:

@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match
 
 from tests.infra.conftest import Synthesized
 
-USER_ROUTES = {"POST /uploads", "POST /downloads", "POST /downloads/cookies"}
+USER_ROUTES = {"POST /uploads", "POST /downloads", "POST /downloads/cookies", "GET /files/{file_id}"}
 BACKEND_ROUTES = {"POST /backend/uploads", "POST /backend/downloads"}
 
 
@@ -73,13 +73,14 @@ def test_cors_preflight_only_for_configured_origins(app: Synthesized) -> None:
     (api,) = _resources(app, "prod", "FileApi", "AWS::ApiGatewayV2::Api").values()
     cors = api["Properties"]["CorsConfiguration"]
     assert cors["AllowOrigins"] == list(config.frontend_origins)
-    assert set(cors["AllowMethods"]) == {"POST", "OPTIONS"}
+    assert set(cors["AllowMethods"]) == {"GET", "POST", "OPTIONS"}
 
 
 def test_minting_lambdas_are_python_313_arm64_traced_with_settings(app: Synthesized) -> None:
     functions = {r["Properties"]["Handler"]: r["Properties"] for r in _resources(app, "prod", "FileApi",
                                                                                  "AWS::Lambda::Function").values()}
-    for handler in ("filegate.handlers.uploads.handler", "filegate.handlers.downloads.handler"):
+    for handler in ("filegate.handlers.uploads.handler", "filegate.handlers.downloads.handler",
+                    "filegate.handlers.files.handler"):
         function = functions[handler]
         assert function["Runtime"] == "python3.13"
         assert function["Architectures"] == ["arm64"]
@@ -109,15 +110,22 @@ def _actions(statement: dict[str, Any]) -> set[str]:
 
 
 def test_upload_role_may_only_put_under_upload_rule_prefixes(app: Synthesized) -> None:
+    # Given the prod upload role / When its identity policy is read
     config = app.environments["prod"].config
     statements = _role_statements(app, "prod", config.upload_role_name)
     actions = set().union(*(_actions(s) for s in statements))
+    # Then it writes objects (quarantine only) and new file records, and nothing else
     assert actions == {"s3:PutObject", "kms:GenerateDataKey", "logs:CreateLogStream", "logs:PutLogEvents",
-                       "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+                       "xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:PutItem",
+                       "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"}
     (put,) = [s for s in statements if "s3:PutObject" in _actions(s)]
     resources = json.dumps(put["Resource"])
     for rule in config.rules:
-        assert (rule.key_prefix_pattern in resources) == ("upload" in rule.actions)
+        assert (f"/incoming/{rule.key_prefix_pattern}" in resources) == ("upload" in rule.actions)
+    assert all("/incoming/" in json.dumps(resource) for resource in put["Resource"]), "never a final key"
+    (record,) = [s for s in statements if "dynamodb:PutItem" in _actions(s)]
+    assert _actions(record) == {"dynamodb:PutItem"}
+    assert json.dumps(record["Resource"]).endswith(':table/filegate-prod-files"]]}')
 
 
 def test_download_role_may_only_sign_with_the_slot_keys(app: Synthesized) -> None:
@@ -125,8 +133,30 @@ def test_download_role_may_only_sign_with_the_slot_keys(app: Synthesized) -> Non
     statements = _role_statements(app, "prod", config.download_role_name)
     actions = set().union(*(_actions(s) for s in statements))
     assert actions == {"kms:Sign", "logs:CreateLogStream", "logs:PutLogEvents",
-                       "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+                       "xray:PutTraceSegments", "xray:PutTelemetryRecords",
+                       "dynamodb:GetItem", "kms:Decrypt", "kms:DescribeKey"}
     assert not any(a.startswith("s3:") for a in actions)
+    (sign,) = [s for s in statements if "kms:Sign" in _actions(s)]
+    assert _actions(sign) == {"kms:Sign"}, "decrypting the records table never comes with signing"
+    (decrypt,) = [s for s in statements if "kms:Decrypt" in _actions(s)]
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "dynamodb.ap-southeast-1.amazonaws.com"}}
+
+
+def test_files_role_may_only_read_file_records(app: Synthesized) -> None:
+    # Given the GET /files/{file_id} function / When its role's policy is read
+    template = app.template_json("prod", "FileApi")
+    (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
+                   and r["Properties"].get("Handler") == "filegate.handlers.files.handler"]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = [r["Properties"] for r in template["Resources"].values()
+                if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]]
+    statements = [s for policy in policies for s in policy["PolicyDocument"]["Statement"]]
+    # Then it reads one table (through DynamoDB only) and writes its own logs: nothing else
+    assert set().union(*(_actions(s) for s in statements)) == {
+        "dynamodb:GetItem", "kms:Decrypt", "kms:DescribeKey", "logs:CreateLogStream", "logs:PutLogEvents",
+        "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    (get,) = [s for s in statements if "dynamodb:GetItem" in _actions(s)]
+    assert json.dumps(get["Resource"]).endswith(':table/filegate-prod-files"]]}')
 
 
 def test_alarms_on_5xx_throttles_and_lambda_errors_go_to_an_encrypted_topic(app: Synthesized) -> None:

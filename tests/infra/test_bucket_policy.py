@@ -67,11 +67,19 @@ def test_configured_reader_roles_are_excepted_by_condition_only(variant: Synthes
 
 
 def test_object_writes_are_denied_to_everyone_but_the_upload_role(app: Synthesized) -> None:
+    # Given each environment's bucket policy / Then only the upload role writes the quarantine, and
+    # every other key (final keys, rejected/) only the verifier (and the sweep)
     for env in ("dev", "prod"):
         config = app.environments[env].config
-        (deny,) = [s for s in _files_bucket_statements(app, env)
-                   if s["Effect"] == "Deny" and _actions(s) == ["s3:PutObject"]]
-        assert config.upload_role_name in str(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+        statements = {s.get("Sid"): s for s in _files_bucket_statements(app, env)}
+        quarantine = statements["DenyQuarantineWritesExceptByTheUploadRole"]
+        assert _actions(quarantine) == ["s3:PutObject"] and quarantine["Principal"] == {"AWS": "*"}
+        assert str(quarantine["Resource"]).endswith("'/incoming/*']]}")
+        assert config.upload_role_name in str(quarantine["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+        final = statements["DenyFinalKeyWritesExceptByTheVerifier"]
+        assert _actions(final) == ["s3:PutObject"] and "Resource" not in final
+        excepted = str(final["Condition"]["ArnNotEquals"]["aws:PrincipalArn"])
+        assert config.verifier_role_name in excepted and config.upload_role_name not in excepted
 
 
 # --- Finding 9 (issue 7): no key enumeration, no copy around the read Deny ------------------------
@@ -86,6 +94,8 @@ ENUMERATION_AND_BULK_COPY = [
     "s3:GetObjectVersionTorrent", "s3:PutInventoryConfiguration", "s3:PutReplicationConfiguration",
     "s3:CreateBucketMetadataTableConfiguration", "s3:ReplicateObject", "s3:ReplicateDelete",
     "s3:GetObject", "s3:GetObjectVersion",
+    # Streams of every future key: server access logs or notifications to a target of one's choosing
+    "s3:PutBucketLogging", "s3:PutBucketNotification",
 ]
 
 
@@ -97,9 +107,10 @@ class FilesBucket:
     distribution_arn: str
 
     def decide(self, caller: iam_policy_eval.Caller, action: str, identity: dict[str, Any] | None = None,
-               context: dict[str, Any] | None = None) -> iam_policy_eval.Decision:
+               context: dict[str, Any] | None = None, *, key: str = "private/users/alice/cv/0123abcd.pdf",
+               ) -> iam_policy_eval.Decision:
         object_level = "Object" in action or action in OBJECT_LEVEL_WITHOUT_OBJECT_IN_NAME
-        resource = f"{self.arn}/private/users/alice/cv/0123abcd.pdf" if object_level else self.arn
+        resource = f"{self.arn}/{key}" if object_level else self.arn
         request = iam_policy_eval.Request(caller, action, resource, {**TLS, **(context or {})})
         return iam_policy_eval.evaluate(request, resource_policy=self.policy, policy_account=self.fakes.account,
                                         identity_policies=[identity] if identity else [])
@@ -143,10 +154,16 @@ def test_finding9_nobody_but_named_roles_can_enumerate_keys_or_copy_around_the_r
         deployer = bucket.role(f"cdk-hnb659fds-cfn-exec-role-{bucket.fakes.account}-{config.region}")
         admin_everything = iam_policy_eval.allow_all()
         for action in ("s3:ListBucket", "s3:PutInventoryConfiguration", "s3:PutReplicationConfiguration",
-                       "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy"):
+                       "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy", "s3:PutBucketLogging",
+                       "s3:PutBucketNotification"):
             assert bucket.decide(deployer, action, admin_everything) is allow, (env, action)
         for action in ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectVersionForReplication"):
             assert bucket.decide(deployer, action, admin_everything) is not allow, (env, action)
+        # GuardDuty's plan role may turn the bucket's EventBridge delivery on (its own policy grants
+        # nothing else of these: tests/infra/test_verification.py)
+        if config.scanning == "guardduty":
+            plan_role = bucket.role(config.scanner_role_name)
+            assert bucket.decide(plan_role, "s3:PutBucketNotification", admin_everything) is allow, env
         # Named exception roles (a scanner, a backup or replication role) may list and replicate.
         for arn in config.read_exception_role_arns:
             named = iam_policy_eval.Caller.role(arn)
@@ -154,9 +171,10 @@ def test_finding9_nobody_but_named_roles_can_enumerate_keys_or_copy_around_the_r
                            "s3:GetObjectVersionForReplication", "s3:PutInventoryConfiguration"):
                 assert bucket.decide(named, action, s3_admin) is allow, (env, arn, action)
             assert bucket.decide(named, "s3:ReplicateObject", s3_admin) is deny, "nothing replicates in"
-        # The upload role still writes.
+        # The upload role still writes (into the quarantine only).
         assert bucket.decide(bucket.role(config.upload_role_name), "s3:PutObject",
-                             iam_policy_eval.allow_all("s3:PutObject")) is allow
+                             iam_policy_eval.allow_all("s3:PutObject"),
+                             key="incoming/private/users/alice/cv/0123abcd.pdf") is allow
     assert variant.environments["edge"].config.read_exception_role_arns
 
 

@@ -175,3 +175,68 @@ def test_finding6_synthesis_refuses_role_arns_the_lambdas_refuse(context: dict[s
     for setting in ("backend_principal_arns", "read_exception_role_arns"):
         with pytest.raises(ConfigError, match=rf"^environments\.prod\.{setting}"):
             environment_from_context(_with(context, "prod", **{setting: [arn]}), "prod")
+
+
+@pytest.mark.parametrize("url", ["http://localhost/\n", "https://app.example.com/\x01", "https://app.example.com/ x"])
+def test_finding7_control_characters_and_spaces_are_refused(context: dict[str, Any], url: str) -> None:
+    with pytest.raises(ConfigError, match=r"^environments\.prod\.cognito_callback_urls\[0\]:"):
+        environment_from_context(_with(context, "prod", cognito_callback_urls=[url]), "prod")
+
+
+@pytest.mark.parametrize("claim", ["sub", "org_id", "nickname", "email", " groups", "has space", "\u00fcnicode",
+                                   "g" * 129])
+def test_finding2_the_groups_claim_is_a_claim_name_no_user_can_write(context: dict[str, Any], claim: str) -> None:
+    # Given an external issuer whose groups claim is the subject, a key placeholder, a claim users
+    # edit, or not a claim name at all / Then synthesis refuses it, naming the setting
+    jwt = {"issuer": "https://login.example.org", "audience": ["a"], "scopes": ["files"],
+           "groups_claim": claim, "groups_format": "array"}
+    with pytest.raises(ConfigError, match=r"^environments\.prod\.jwt\.groups_claim: "):
+        environment_from_context(_with(context, "prod", jwt=jwt), "prod")
+
+
+# --- verified uploads (issue 8) ------------------------------------------------------------------
+
+def test_verification_defaults_from_cdk_json(context: dict[str, Any]) -> None:
+    # Given cdk.json / Then GuardDuty scans every environment, rejected files expire, nobody reviews them
+    for env in ("dev", "prod"):
+        config = environment_from_context(context, env)
+        assert config.scanning == "guardduty"
+        assert config.security_role_arns == ()
+        assert config.events.webhook_url is None
+    assert environment_from_context(context, "prod").verification.rejected_retention_days == 30
+    assert environment_from_context(context, "dev").verification.rejected_retention_days == 7
+
+
+@pytest.mark.parametrize(("override", "setting"), [
+    ({"scanning": "clamav"}, "environments.prod.scanning"),
+    ({"security_role_arns": ["arn:aws:iam::123456789012:user/auditor"]}, "environments.prod.security_role_arns"),
+    ({"verification": {"rejected_retention_days": 0}}, "environments.prod.verification.rejected_retention_days"),
+    ({"verification": {"verifier_concurrency": 1}}, "environments.prod.verification.verifier_concurrency"),
+    ({"verification": {"verifying_timeout_seconds": 90000}},
+     "environments.prod.verification.verifying_timeout_seconds"),
+    ({"verification": {"verifier_timeout_seconds": 900}}, "environments.prod.verification"),
+    ({"verification": {"unknown": 1}}, "environments.prod.verification.unknown"),
+    ({"events": {"webhook_url": "http://rails.example.org/hook", "webhook_secret_name": "s"}},
+     "environments.prod.events.webhook_url"),
+    ({"events": {"webhook_url": "https://rails.example.org/hook"}}, "environments.prod.events.webhook_secret_name"),
+    ({"events": {"archive_retention_days": -1}}, "environments.prod.events.archive_retention_days"),
+])
+def test_bad_verification_values_name_the_setting(context: dict[str, Any], override: dict[str, Any],
+                                                  setting: str) -> None:
+    # Given one wrong value / When the environment is loaded / Then the error starts with its path
+    with pytest.raises(ConfigError, match=rf"^{re.escape(setting)}\b"):
+        environment_from_context(_with(context, "prod", **override), "prod")
+
+
+def test_a_rule_larger_than_the_verifier_can_hold_is_refused_naming_both_settings(context: dict[str, Any]) -> None:
+    # Given a rule of 200 MiB with the default verifier memory
+    rules = copy.deepcopy(context["defaults"]["rules"])
+    rules[2]["max_bytes"] = 200 * 1024 * 1024
+    # When the environment is loaded / Then synthesis refuses it, naming the rule and the memory setting
+    refused = r"^environments\.prod\.rules\[2\]\.max_bytes: .*verification\.verifier_memory_mb"
+    with pytest.raises(ConfigError, match=refused):
+        environment_from_context(_with(context, "prod", rules=rules), "prod")
+    # And with enough memory it is accepted
+    config = environment_from_context(_with(context, "prod", rules=rules, verification={"verifier_memory_mb": 3072}),
+                                      "prod")
+    assert config.rules[2].max_bytes == 200 * 1024 * 1024

@@ -56,13 +56,25 @@ def test_no_allow_statement_has_a_wildcard_principal(synth: Synthesized) -> None
     assert offenders == []
 
 
+def _quarantine_only(resources: Any) -> bool:
+    """Every resource is an object pattern under the quarantine prefix (``<bucket>/incoming/...``)."""
+    for resource in _as_list(resources):
+        parts = resource.get("Fn::Join", ["", []])[1] if isinstance(resource, dict) else [resource]
+        last = parts[-1] if parts else None
+        if not (isinstance(last, str) and "/" in last and last.split("/", 1)[1].startswith("incoming/")):
+            return False
+    return True
+
+
 def test_no_identity_policy_grants_object_reads(synth: Synthesized) -> None:
-    # Only the bucket policy (to CloudFront for this distribution) may allow s3:GetObject.
+    # Only the bucket policy (to CloudFront for this distribution) may allow s3:GetObject of a servable
+    # object; identity policies may read only the quarantine (the scanner's and the verifier's roles).
     read_actions = re.compile(r"^(s3:\*|s3:Get\*|s3:GetObject.*|\*)$")
     offenders = [
         (stack, logical_id, s.get("Action")) for stack, logical_id, s in _all_statements(synth)
         if s.get("Effect") == "Allow" and "Principal" not in s
         and any(read_actions.match(action) for action in _as_list(s.get("Action", [])))
+        and not _quarantine_only(s.get("Resource"))
     ]
     assert offenders == []
 

@@ -24,10 +24,14 @@ def test_each_slot_is_an_ecc_p256_signing_key_only_the_download_role_may_use(app
         properties = key["Properties"]
         assert properties["KeyUsage"] == "SIGN_VERIFY"
         statements = {s["Sid"]: s for s in properties["KeyPolicy"]["Statement"]}
-        assert set(statements) == {"KeyAdministrationWithoutUse", "DenyAnyGrantOnTheSigningKey",
-                                   "DenySignGrantsToEveryone", "SignOnlyAsTheDownloadRole"}
-        admin = statements["KeyAdministrationWithoutUse"]
-        assert "kms:Sign" not in admin["Action"] and not any("*" in action for action in admin["Action"])
+        assert set(statements) == {"KeyInspectionByTheAccount", "KeyAdministrationWithoutUseByNamedRoles",
+                                   "DenyAnyGrantOnTheSigningKey", "DenySignGrantsToEveryone",
+                                   "SignOnlyAsTheDownloadRole"}
+        for sid in ("KeyInspectionByTheAccount", "KeyAdministrationWithoutUseByNamedRoles"):
+            admin = statements[sid]
+            assert "kms:Sign" not in admin["Action"] and not any("*" in action for action in admin["Action"])
+        named = statements["KeyAdministrationWithoutUseByNamedRoles"]["Condition"]["ArnEquals"]["aws:PrincipalArn"]
+        assert "cfn-exec-role" in json.dumps(named)
         sign = statements["SignOnlyAsTheDownloadRole"]
         assert sign["Action"] == "kms:Sign"
         assert config.download_role_name in str(sign["Condition"]["ArnEquals"]["aws:PrincipalArn"])
@@ -83,14 +87,19 @@ def test_secret_signer_slots_use_configured_public_keys_and_no_kms_keys(variant:
 # --- Finding 1 (issue 7): nobody but the download role may sign, and nobody may grant Sign -------
 
 FAKE_ACCOUNT = "111122223333"
-#: What the account's principals may still do with a signing key (key administration, no use).
-KEY_ADMINISTRATION = {
-    "kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:ListKeyPolicies", "kms:GetPublicKey",
-    "kms:GetKeyRotationStatus", "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:ListKeyRotations",
-    "kms:EnableKey", "kms:DisableKey", "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion",
-    "kms:CancelKeyDeletion", "kms:TagResource", "kms:UntagResource", "kms:ListResourceTags",
-    "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:ListGrants", "kms:RevokeGrant", "kms:RetireGrant",
+#: What any of the account's principals may do with a signing key: look, never change or use.
+KEY_INSPECTION = {
+    "kms:DescribeKey", "kms:GetKeyPolicy", "kms:ListKeyPolicies", "kms:GetPublicKey", "kms:GetKeyRotationStatus",
+    "kms:ListKeyRotations", "kms:ListResourceTags", "kms:ListGrants",
 }
+#: What CloudFormation's execution role (and configured key administrators) may do besides.
+KEY_CHANGES = {
+    "kms:PutKeyPolicy", "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:EnableKey", "kms:DisableKey",
+    "kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:TagResource",
+    "kms:UntagResource", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:RevokeGrant",
+    "kms:RetireGrant",
+}
+KEY_ADMINISTRATION = KEY_INSPECTION | KEY_CHANGES
 SIGNING_ALGORITHMS = ["ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", "RSASSA_PSS_SHA_256",
                       "RSASSA_PKCS1_V1_5_SHA_256", "SM2DSA", "ML_DSA_SHAKE_256"]
 GRANT_OPERATIONS = ["Sign", "Verify", "GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant", "Decrypt"]
@@ -103,6 +112,7 @@ class SlotKeyPolicy:
     key_arn: str
     policy: dict[str, Any]
     download_role_arn: str
+    deploy_role_arn: str
 
 
 def _slot_key_policies(synth: Synthesized, env: str) -> list[SlotKeyPolicy]:
@@ -112,7 +122,9 @@ def _slot_key_policies(synth: Synthesized, env: str) -> list[SlotKeyPolicy]:
     return [
         SlotKeyPolicy(env=env, account=fakes.account, key_arn=fakes.get_att(logical_id, "Arn"),
                       policy=fakes.resolve(resource["Properties"]["KeyPolicy"]),
-                      download_role_arn=f"arn:aws:iam::{fakes.account}:role/{config.download_role_name}")
+                      download_role_arn=f"arn:aws:iam::{fakes.account}:role/{config.download_role_name}",
+                      deploy_role_arn=f"arn:aws:iam::{fakes.account}:role/cdk-hnb659fds-cfn-exec-role-"
+                                      f"{fakes.account}-{config.region}")
         for logical_id, resource in template["Resources"].items()
         if resource["Type"] == "AWS::KMS::Key" and resource["Properties"].get("KeyUsage") == "SIGN_VERIFY"
     ]
@@ -145,7 +157,7 @@ def test_finding1_no_principal_but_the_download_role_can_sign_or_grant_sign(
         # Every KMS action (botocore's list), wildcards expanded, Deny before Allow.
         allowed = {action for action in iam_policy_eval.kms_actions()
                    if _decide(key, power_user, action, SIGN_CONTEXT) is allow}
-        assert allowed == KEY_ADMINISTRATION, (key.env, sorted(allowed ^ KEY_ADMINISTRATION))
+        assert allowed == KEY_INSPECTION, (key.env, sorted(allowed ^ KEY_INSPECTION))
         # A grant ignores the key policy's conditions: no grant of Sign, in any form, for anyone.
         for caller in (power_user, key.download_role_arn):
             for operations in (["Sign"], ["Sign", "Verify"], None):
@@ -162,9 +174,13 @@ def test_finding1_no_principal_but_the_download_role_can_sign_or_grant_sign(
         administrator = iam_policy_eval.allow_all()
         assert _decide(key, f"arn:aws:iam::{key.account}:role/Admin", "kms:Sign", SIGN_CONTEXT,
                        identity=administrator) is not allow
-        # Key administration stays possible for the account's principals (and CloudFormation).
-        for action in ("kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:DescribeKey",
-                       "kms:GetPublicKey", "kms:DisableKey", "kms:RevokeGrant", "kms:ListGrants"):
+        # Key administration stays possible, for CloudFormation's execution role only: a PowerUser
+        # who could PutKeyPolicy could rewrite who signs (two calls: put, then sign)
+        for action in sorted(KEY_ADMINISTRATION):
+            assert _decide(key, key.deploy_role_arn, action, identity=administrator) is allow, (key.env, action)
+        for action in sorted(KEY_CHANGES):
+            assert _decide(key, power_user, action, identity=administrator) is not allow, (key.env, action)
+        for action in sorted(KEY_INSPECTION):
             assert _decide(key, power_user, action, identity=administrator) is allow, (key.env, action)
 
 
@@ -198,7 +214,8 @@ def test_finding1_property_only_the_download_role_signs_and_nobody_creates_grant
         slot_key_policies: list[SlotKeyPolicy], data: st.DataObject) -> None:
     key = data.draw(st.sampled_from(slot_key_policies))
     download_name = key.download_role_arn.rsplit("/", 1)[1]
-    name = data.draw(st.just(download_name) | _ROLE_NAMES)
+    deploy_name = key.deploy_role_arn.rsplit("/", 1)[1]
+    name = data.draw(st.just(download_name) | st.just(deploy_name) | _ROLE_NAMES)
     caller = f"arn:aws:iam::{key.account}:role/{data.draw(_ROLE_PATHS)}{name}"
     action = data.draw(st.sampled_from(iam_policy_eval.kms_actions()))
     algorithm = data.draw(st.sampled_from(SIGNING_ALGORITHMS))
@@ -214,7 +231,8 @@ def test_finding1_property_only_the_download_role_signs_and_nobody_creates_grant
     elif action == "kms:CreateGrant":
         assert decision is iam_policy_eval.Decision.EXPLICIT_DENY
     else:
-        assert (decision is iam_policy_eval.Decision.ALLOW) == (action in KEY_ADMINISTRATION)
+        allowed = KEY_ADMINISTRATION if caller == key.deploy_role_arn else KEY_INSPECTION
+        assert (decision is iam_policy_eval.Decision.ALLOW) == (action in allowed)
 
 
 def test_evaluator_reads_policies_as_iam_does() -> None:

@@ -1,5 +1,11 @@
 """Fixtures for the Lambda package's unit tests: seed rules, moto AWS, API Gateway v2 events.
 
+The ``aws`` fixture builds, inside moto, what the stacks build for real: a versioned bucket,
+the files table (with the sweep's sparse ``pending`` index, keys only), the idempotency table,
+the product's event bus, plus a test-only rule sending everything on that bus to a queue
+(``published_events`` reads it). Records are written straight to DynamoDB by ``put_record``,
+in the layout docs/verification.md gives, independently of the code under test.
+
 Hypothesis profiles: ``ci`` (selected when the CI environment variable is set) runs 1,000
 examples per property with no deadline; ``dev`` (the default) runs fewer so that the unit
 suite stays fast on a laptop.
@@ -34,6 +40,10 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 REGION = "ap-southeast-1"
 BUCKET = "filegate-test-files"
+FILES_TABLE = "filegate-test-files"
+IDEMPOTENCY_TABLE = "filegate-test-idempotency"
+EVENT_BUS = "filegate-test-files"
+EVENTS_QUEUE = "filegate-test-published-events"
 BASE_URL = "https://d111111abcdef8.cloudfront.net"
 PUBLIC_KEY_ID = "K2JCJMDEHXQW5F"
 BACKEND_ARN = "arn:aws:iam::123456789012:role/rails-app"
@@ -134,11 +144,23 @@ class Minting:
         from filegate.handlers import downloads
         return downloads.handler(event, FakeContext())
 
+    def file(self, event: dict[str, Any]) -> dict[str, Any]:
+        from filegate.handlers import files
+        return files.handler(event, FakeContext())
+
     @staticmethod
     def reset() -> None:
-        from filegate.handlers import downloads, uploads
+        from filegate.handlers import downloads, files, uploads
         uploads.runtime.cache_clear()
         downloads.runtime.cache_clear()
+        files.runtime.cache_clear()
+        try:
+            from filegate.handlers import sweep, verifier
+        except ImportError:  # filegate.domain.content not there (yet)
+            pass
+        else:
+            verifier.runtime.cache_clear()
+            sweep.runtime.cache_clear()
         from aws_lambda_powertools.utilities import parameters
         parameters.clear_caches()
 
@@ -167,11 +189,80 @@ def filegate_env(*, kms_key_id: str | None = None, secret_name: str | None = Non
         "FILEGATE_SIGNING_SLOTS": json.dumps({"k2026a": slot}),
         "FILEGATE_ACTIVE_SLOT": "k2026a",
         "FILEGATE_BACKEND_PRINCIPALS": json.dumps([BACKEND_ARN]),
+        "FILEGATE_FILES_TABLE": FILES_TABLE,
         # Off by default (IPv4-only conditions); these tests exercise the custom-policy paths.
         "FILEGATE_ALLOW_IP_RESTRICTION": "true",
     }
     env.update(overrides)
     return env
+
+
+def verifier_env(*, scanning: str = "guardduty", rules: list[dict[str, Any]] | None = None,
+                 **overrides: str) -> dict[str, str]:
+    """The verifier's and the sweep's environment (``VerifierSettings``)."""
+    env = {
+        "FILEGATE_BUCKET": BUCKET,
+        "FILEGATE_RULES": json.dumps(rules if rules is not None else SEED_RULES),
+        "FILEGATE_FILES_TABLE": FILES_TABLE,
+        "FILEGATE_EVENT_BUS": EVENT_BUS,
+        "FILEGATE_IDEMPOTENCY_TABLE": IDEMPOTENCY_TABLE,
+        "FILEGATE_SCANNING": scanning,
+        "FILEGATE_VERIFYING_TIMEOUT_SECONDS": "600",
+    }
+    env.update(overrides)
+    return env
+
+
+def create_verification_resources() -> None:
+    """The tables and the bus (as stacks/constructs/file_index.py and events.py make them)."""
+    from filegate.adapters.files_table import create_tables
+    create_tables(boto3.client("dynamodb", region_name=REGION), files_table=FILES_TABLE,
+                  idempotency_table=IDEMPOTENCY_TABLE)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = boto3.client("events", region_name=REGION)
+    events.create_event_bus(Name=EVENT_BUS)
+    events.put_rule(Name="capture", EventBusName=EVENT_BUS, EventPattern=json.dumps({"source": ["filegate"]}))
+    events.put_targets(Rule="capture", EventBusName=EVENT_BUS, Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+
+def published_events() -> list[dict[str, Any]]:
+    """Every event published on the product's bus since the last call (as EventBridge delivers them)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    url = sqs.get_queue_url(QueueName=EVENTS_QUEUE)["QueueUrl"]
+    found: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return found
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def put_record(key: str, *, status: str = "clean", rule: str = "cv", owner_sub: str = "alice",
+               content_type: str = "application/pdf", size: int = 1234, created_at: int = 1_800_000_000,
+               **extra: Any) -> dict[str, Any]:
+    """Write a file record straight to the table (docs/verification.md's layout); returns the item."""
+    file_id = key.rpartition("/")[2].partition(".")[0]
+    item: dict[str, Any] = {"file_id": file_id, "key": key, "rule": rule, "owner_sub": owner_sub,
+                            "filename": "file.pdf", "content_type": content_type, "declared_size": size,
+                            "status": status, "created_at": created_at, "updated_at": created_at, **extra}
+    if status == "clean":
+        item.setdefault("size", size)
+        item.setdefault("verified_at", created_at + 5)
+    if status == "verifying" or (status in {"clean", "rejected"} and "notified_at" not in item):
+        item.setdefault("pending_status", status)  # unfinished work: in the sweep's index
+    boto3.resource("dynamodb", region_name=REGION).Table(FILES_TABLE).put_item(Item=item)
+    return item
+
+
+def get_item(file_id: str) -> dict[str, Any] | None:
+    """The stored item as DynamoDB holds it (numbers as Decimal), or None."""
+    item = boto3.resource("dynamodb", region_name=REGION).Table(FILES_TABLE).get_item(
+        Key={"file_id": file_id}, ConsistentRead=True).get("Item")
+    return dict(item) if item else None
 
 
 @pytest.fixture
@@ -182,8 +273,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in _BASE_ENV.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        create_verification_resources()
         yield
 
 
@@ -229,3 +322,126 @@ def logs() -> Iterator[list[str]]:
     logging.getLogger("filegate").addHandler(collector)
     yield lines
     logging.getLogger("filegate").removeHandler(collector)
+
+
+# --- the verifier's events, as AWS delivers them ----------------------------------------------
+
+def object_created(key: str, *, version_id: str, etag: str, size: int, bucket: str = BUCKET) -> dict[str, Any]:
+    """S3's ``Object Created`` EventBridge event (EventBridge notifications on the bucket)."""
+    return {
+        "version": "0", "id": f"oc-{version_id}", "detail-type": "Object Created", "source": "aws.s3",
+        "account": "123456789012", "time": "2026-11-29T04:00:00Z", "region": REGION,
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {"version": "0", "bucket": {"name": bucket},
+                   "object": {"key": key, "size": size, "etag": etag, "version-id": version_id,
+                              "sequencer": "00617F08299329D189"},
+                   "request-id": "N4N7GDK58NMKJ12R", "requester": "123456789012",
+                   "source-ip-address": "198.51.100.7", "reason": "POST Object"},
+    }
+
+
+def scan_result(key: str, *, version_id: str, etag: str, status: str | None = "NO_THREATS_FOUND",
+                bucket: str = BUCKET) -> dict[str, Any]:
+    """GuardDuty Malware Protection for S3's scan-result event (default bus)."""
+    result: dict[str, Any] = {"threats": [{"name": "EICAR-Test-File (not a virus)"}]
+                              if status == "THREATS_FOUND" else None}
+    if status is not None:
+        result["scanResultStatus"] = status
+    return {
+        "version": "0", "id": f"gd-{version_id}", "detail-type": "GuardDuty Malware Protection Object Scan Result",
+        "source": "aws.guardduty", "account": "123456789012", "time": "2026-11-29T04:00:05Z", "region": REGION,
+        "resources": ["arn:aws:guardduty:ap-southeast-1:123456789012:malware-protection-plan/b4c7f464ab3a4EXAMPLE"],
+        "detail": {"schemaVersion": "1.0", "scanStatus": "COMPLETED" if status else "FAILED",
+                   "resourceType": "S3_OBJECT",
+                   "s3ObjectDetails": {"bucketName": bucket, "objectKey": key, "eTag": etag,
+                                       "versionId": version_id, "s3Throttled": False},
+                   "scanResultDetails": result},
+    }
+
+
+def sqs_batch(*bodies: dict[str, Any] | str) -> dict[str, Any]:
+    """An SQS event as Lambda's event source mapping delivers it (each body an EventBridge event)."""
+    records = []
+    for index, message in enumerate(bodies):
+        records.append({
+            "messageId": f"message-{index}", "receiptHandle": f"handle-{index}",
+            "body": message if isinstance(message, str) else json.dumps(message),
+            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795924800000",
+                           "SenderId": "AIDAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795924800000"},
+            "messageAttributes": {}, "md5OfBody": "0" * 32, "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:filegate-test-verification", "awsRegion": REGION,
+        })
+    return {"Records": records}
+
+
+@dataclass
+class Verifying:
+    """A configured verifier inside moto: quarantine objects, deliver events, inspect S3."""
+
+    env: dict[str, str]
+
+    @staticmethod
+    def quarantine(final_key: str, data: bytes, content_type: str = "application/pdf") -> tuple[str, str]:
+        """What the browser's POST leaves: an object at ``incoming/<final key>``; its (version id, ETag)."""
+        response = boto3.client("s3", region_name=REGION).put_object(
+            Bucket=BUCKET, Key="incoming/" + final_key, Body=data, ContentType=content_type)
+        return response["VersionId"], response["ETag"].strip('"')
+
+    @staticmethod
+    def deliver(*bodies: dict[str, Any] | str) -> dict[str, Any]:
+        from filegate.handlers import verifier
+        response: dict[str, Any] = verifier.handler(sqs_batch(*bodies), FakeContext())
+        return response
+
+    def upload(self, final_key: str, data: bytes, content_type: str = "application/pdf", *,
+               scan: str | None = "NO_THREATS_FOUND") -> tuple[str, str]:
+        """Quarantine the bytes and deliver its Object Created (and, with a verdict, scan) events."""
+        version_id, etag = self.quarantine(final_key, data, content_type)
+        events: list[dict[str, Any]] = [object_created("incoming/" + final_key, version_id=version_id, etag=etag,
+                                                       size=len(data))]
+        if self.env["FILEGATE_SCANNING"] == "guardduty":
+            events.append(scan_result("incoming/" + final_key, version_id=version_id, etag=etag, status=scan))
+        for event in events:
+            assert self.deliver(event) == {"batchItemFailures": []}
+        return version_id, etag
+
+    @staticmethod
+    def requests(*operations: str) -> list[dict[str, Any]]:
+        """From now on, the parameters of every such S3 call the verifier sends (moto ignores some,
+        such as ``CopySourceIfMatch``: the request is where their presence shows)."""
+        from filegate.handlers import verifier
+        sent: list[dict[str, Any]] = []
+        client = verifier.runtime().verifier.objects._client  # type: ignore[attr-defined]
+
+        def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+            sent.append({"operation": model.name, **params})
+
+        for operation in operations:
+            client.meta.events.register(f"provide-client-params.s3.{operation}", record)
+        return sent
+
+    @staticmethod
+    def versions(key: str) -> list[dict[str, Any]]:
+        """Every version and delete marker of exactly ``key``."""
+        listing = boto3.client("s3", region_name=REGION).list_object_versions(Bucket=BUCKET, Prefix=key)
+        return [item for item in [*listing.get("Versions", []), *listing.get("DeleteMarkers", [])]
+                if item["Key"] == key]
+
+    @staticmethod
+    def read(key: str) -> bytes:
+        return bytes(boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+@pytest.fixture
+def verifying(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``verifying(scanning=...)``: the verifier configured with the seed rules."""
+
+    def apply(**overrides: str) -> Verifying:
+        env = verifier_env(**overrides)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        Minting.reset()
+        return Verifying(env=env)
+
+    yield apply
+    Minting.reset()

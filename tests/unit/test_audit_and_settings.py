@@ -21,11 +21,21 @@ from conftest import (
     careers,
     create_kms_key,
     filegate_env,
+    put_record,
+    verifier_env,
 )
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from filegate.settings import Settings, SettingsError
+from filegate.settings import (
+    ENVIRONMENT,
+    HANDLER_SETTINGS,
+    MINTING_ENVIRONMENT,
+    VERIFIER_ENVIRONMENT,
+    Settings,
+    SettingsError,
+    VerifierSettings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CV_KEY = "private/users/alice/cv/0123456789abcdef0123456789abcdef.pdf"
@@ -33,11 +43,17 @@ AUDIT_FIELDS = {"event", "action", "channel", "route", "status", "code", "reason
                 "ip_range", "starts_at", "sub", "org_id", "groups", "principal", "source_ip", "request_id"}
 
 
+@pytest.fixture
+def clean_cv(aws: None) -> None:
+    """Alice's CV has been verified: its record is clean."""
+    put_record(CV_KEY)
+
+
 def _audits(lines: list[str]) -> list[dict[str, Any]]:
     return [record["audit"] for record in map(json.loads, lines) if "audit" in record]
 
 
-def test_every_mint_and_refusal_writes_one_audit_record(minting: Minting, logs: list[str]) -> None:
+def test_every_mint_and_refusal_writes_one_audit_record(clean_cv: None, minting: Minting, logs: list[str]) -> None:
     # Given a mint, a refusal, an invalid body and a backend mint
     minting.upload(api_event("/uploads", {"rule": "cv", "content_type": "application/pdf", "size": 5},
                              claims=careers("alice")))
@@ -73,7 +89,8 @@ def _leaked(output: str, secrets: dict[str, str]) -> list[str]:
     return [name for name, value in secrets.items() if value in output]
 
 
-def test_the_leak_check_can_fail(minting: Minting, logs: list[str], capfd: pytest.CaptureFixture[str]) -> None:
+def test_the_leak_check_can_fail(clean_cv: None, minting: Minting, logs: list[str],
+                                 capfd: pytest.CaptureFixture[str]) -> None:
     # Given a minted URL that is then (wrongly) logged and printed
     from filegate.handlers.common import logger
     url = body(minting.download(api_event("/downloads", {"key": CV_KEY}, claims=careers("alice"))))["url"]
@@ -84,7 +101,7 @@ def test_the_leak_check_can_fail(minting: Minting, logs: list[str], capfd: pytes
     assert _leaked(_output(logs, capfd), {"url": url, "signature": signature}) == ["url", "signature"]
 
 
-def test_no_url_signature_or_token_in_any_log_line(minting: Minting, logs: list[str],
+def test_no_url_signature_or_token_in_any_log_line(clean_cv: None, minting: Minting, logs: list[str],
                                                    capfd: pytest.CaptureFixture[str]) -> None:
     # Given every kind of mint: upload, canned and custom URLs, cookies, a backend URL
     upload = body(minting.upload(api_event("/uploads", {"rule": "cv", "content_type": "application/pdf", "size": 5},
@@ -112,7 +129,7 @@ def test_no_url_signature_or_token_in_any_log_line(minting: Minting, logs: list[
     assert _leaked(output, secrets) == []
 
 
-def test_signer_failures_log_no_policy_signature_or_secret(configure: Any, logs: list[str],
+def test_signer_failures_log_no_policy_signature_or_secret(clean_cv: None, configure: Any, logs: list[str],
                                                            capfd: pytest.CaptureFixture[str]) -> None:
     # Given a KMS that fails with an error quoting the policy it was asked to sign
     from botocore.exceptions import ClientError
@@ -143,7 +160,7 @@ def test_signer_failures_log_no_policy_signature_or_secret(configure: Any, logs:
     assert _leaked(output, secrets) == []
 
 
-def test_secret_signer_failures_log_no_key_material(configure: Any, logs: list[str],
+def test_secret_signer_failures_log_no_key_material(clean_cv: None, configure: Any, logs: list[str],
                                                     capfd: pytest.CaptureFixture[str]) -> None:
     # Given a signing secret holding something that is not a usable key
     # (a key generated now, its PEM cut short: key material that cannot be loaded)
@@ -160,7 +177,7 @@ def test_secret_signer_failures_log_no_key_material(configure: Any, logs: list[s
     assert _leaked(_output(logs, capfd), {"key material": material, "bearer token": TOKEN}) == []
 
 
-def test_unexpected_errors_log_no_url_or_signature(minting: Minting, logs: list[str],
+def test_unexpected_errors_log_no_url_or_signature(clean_cv: None, minting: Minting, logs: list[str],
                                                    capfd: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a failure after the URL is signed, with an exception message quoting it
@@ -193,6 +210,8 @@ def test_settings_from_environment(minting: Minting) -> None:
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"FILEGATE_BUCKET": None}, r"^FILEGATE_BUCKET: Field required"),
+    ({"FILEGATE_FILES_TABLE": None}, r"^FILEGATE_FILES_TABLE: Field required"),
+    ({"FILEGATE_FILES_TABLE": "a b"}, r"^FILEGATE_FILES_TABLE: String should match pattern"),
     ({"FILEGATE_RULES": "[{"}, r"^FILEGATE_RULES: not valid JSON"),
     ({"FILEGATE_RULES": json.dumps([{**SEED_RULES[0], "content_types": ["image/svg+xml"]}])},
      r"^FILEGATE_RULES\[0\]\.content_types\[0\]: 'image/svg\+xml' is not allowed"),
@@ -226,6 +245,7 @@ def test_empty_optional_settings_mean_unset(minting: Minting, monkeypatch: pytes
     ("filegate.handlers.uploads", "kms", False),
     ("filegate.handlers.downloads", "kms", False),
     ("filegate.handlers.downloads", "secret", True),
+    ("filegate.handlers.files", "kms", False),
 ])
 def test_import_graphs_stay_minimal(module: str, signer: str, crypto: bool) -> None:
     # Given a fresh interpreter set up as Lambda's init phase (clients and signer built at import)
@@ -234,8 +254,42 @@ def test_import_graphs_stay_minimal(module: str, signer: str, crypto: bool) -> N
            "FILEGATE_BUCKET": "bucket", "FILEGATE_RULES": json.dumps(SEED_RULES),
            "FILEGATE_DOWNLOAD_BASE_URL": "https://d1.cloudfront.net", "FILEGATE_SIGNER": signer,
            "FILEGATE_SIGNING_SLOTS": json.dumps({"a": {"public_key_id": "K1", "kms_key_id": "k", "secret_name": "s"}}),
-           "FILEGATE_ACTIVE_SLOT": "a"}
+           "FILEGATE_ACTIVE_SLOT": "a", "FILEGATE_FILES_TABLE": "files"}
     code = f"import sys, {module}; print(any(m.startswith('cryptography') for m in sys.modules))"
     # When the handler module is imported / Then cryptography comes along only for the secret signer
     output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert output.stdout.strip() == str(crypto)
+
+
+def test_verifier_settings_read_only_their_own_variables() -> None:
+    # Given the verifier's environment, with minting-only variables mixed in
+    env = {**verifier_env(), "FILEGATE_SIGNING_SLOTS": "not even json", "AWS_REGION": REGION}
+    # When it is read / Then the minting variables are not looked at, and every setting is there
+    settings = VerifierSettings.from_environ(env)
+    assert settings.scanning == "guardduty" and settings.verifying_timeout_seconds == 600
+    assert settings.event_bus and settings.idempotency_table and settings.files_table
+    assert [rule.name for rule in settings.rules] == [rule["name"] for rule in SEED_RULES]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"FILEGATE_SCANNING": None}, r"^FILEGATE_SCANNING: Field required"),
+    ({"FILEGATE_SCANNING": "clamav"}, r"^FILEGATE_SCANNING: Input should be 'guardduty' or 'none'"),
+    ({"FILEGATE_EVENT_BUS": None}, r"^FILEGATE_EVENT_BUS: Field required"),
+    ({"FILEGATE_IDEMPOTENCY_TABLE": None}, r"^FILEGATE_IDEMPOTENCY_TABLE: Field required"),
+    ({"FILEGATE_VERIFYING_TIMEOUT_SECONDS": "999999"}, r"^FILEGATE_VERIFYING_TIMEOUT_SECONDS: "),
+    ({"FILEGATE_RULES": "[]"}, r"^FILEGATE_RULES: at least one rule"),
+])
+def test_bad_verifier_settings_name_the_variable(change: dict[str, str | None], message: str) -> None:
+    env = {name: value for name, value in {**verifier_env(), **change}.items() if value is not None}
+    with pytest.raises(SettingsError, match=message):
+        VerifierSettings.from_environ(env)
+
+
+def test_every_handler_reads_a_known_model_and_every_name_is_listed() -> None:
+    # Then each model reads exactly its own mapping, and ENVIRONMENT is their union
+    assert set(ENVIRONMENT.values()) == set(MINTING_ENVIRONMENT.values()) | set(VERIFIER_ENVIRONMENT.values())
+    assert Settings.ENVIRONMENT is MINTING_ENVIRONMENT and VerifierSettings.ENVIRONMENT is VERIFIER_ENVIRONMENT
+    for model in (Settings, VerifierSettings):
+        assert set(model.ENVIRONMENT) == set(model.model_fields) - {"region"}
+    assert {HANDLER_SETTINGS[name] for name in HANDLER_SETTINGS} == {Settings, VerifierSettings}
+    assert HANDLER_SETTINGS["filegate.handlers.verifier.handler"] is VerifierSettings

@@ -14,6 +14,7 @@ from conftest import (
     body,
     create_kms_key,
     filegate_env,
+    put_record,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -144,7 +145,9 @@ def test_empty_list_refuses_everyone(configure: Any, monkeypatch: pytest.MonkeyP
 
 
 def test_a_session_of_a_listed_role_mints(minting: Minting) -> None:
-    # Given the listed role's session (as API Gateway reports it) / Then both routes mint
+    # Given the listed role's session (as API Gateway reports it), and Alice's CV verified
+    put_record(DOWNLOAD["key"])
+    # Then both routes mint
     upload = minting.upload(api_event("/backend/uploads", UPLOAD, iam_arn=BACKEND_SESSION_ARN))
     download = minting.download(api_event("/backend/downloads", DOWNLOAD, iam_arn=BACKEND_SESSION_ARN))
     assert upload["statusCode"] == 201 and download["statusCode"] == 200, (upload["body"], download["body"])

@@ -13,12 +13,13 @@ import json
 from typing import Any
 
 import hypothesis
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from filegate.settings import Settings
+from filegate.settings import MINTING_ENVIRONMENT, VERIFIER_ENVIRONMENT, Settings, VerifierSettings
 from stacks.config import CONTEXT_KEY, ConfigError, environment_from_context, read_context
-from stacks.lambda_settings import minting_environment
+from stacks.lambda_settings import LAMBDA_ENVIRONMENT_LIMIT, environment_size, minting_environment, verifier_environment
 
 CONTEXT = read_context()[CONTEXT_KEY]
 ROLE_PREFIX = "arn:aws:iam::123456789012:role/"
@@ -87,3 +88,48 @@ def test_finding6_every_config_synthesis_accepts_starts_the_handlers(override: d
     assert loaded.backend_principals == config.backend_principal_arns
     assert loaded.groups == config.groups_claim
     assert loaded.placeholder_claims == config.placeholder_claims
+    # And so do the verifier's and the sweep's, from their own builder
+    verifier = VerifierSettings.from_environ({**verifier_environment(
+        config, bucket="filegate-prod-files-123456789012-ap-southeast-1",
+        bucket_kms_key_arn="arn:aws:kms:ap-southeast-1:123456789012:key/0e1f"), "AWS_REGION": config.region})
+    assert verifier.scanning == config.scanning and verifier.files_table == loaded.files_table
+    assert verifier.verifying_timeout_seconds == config.verification.verifying_timeout_seconds
+
+
+def test_each_builder_sets_exactly_the_names_its_model_reads() -> None:
+    # Given the prod config / When both environments are built
+    config = environment_from_context(CONTEXT, "prod")
+    minting = minting_environment(config, bucket="b" * 10, bucket_kms_key_arn="arn:aws:kms:x",
+                                  download_base_url="https://d1.cloudfront.net", signing_slots_json="{}")
+    verifier = verifier_environment(config, bucket="b" * 10, bucket_kms_key_arn="arn:aws:kms:x")
+    # Then every FILEGATE_ name is one the model of those Lambdas reads, and the verifier gets no
+    # signing or API setting at all
+    assert {name for name in minting if name.startswith("FILEGATE_")} <= set(MINTING_ENVIRONMENT.values())
+    assert {name for name in verifier if name.startswith("FILEGATE_")} <= set(VERIFIER_ENVIRONMENT.values())
+    assert not {"FILEGATE_SIGNING_SLOTS", "FILEGATE_DOWNLOAD_BASE_URL", "FILEGATE_BACKEND_PRINCIPALS"} & set(verifier)
+    # And both name the environment's known tables and bus
+    assert minting["FILEGATE_FILES_TABLE"] == verifier["FILEGATE_FILES_TABLE"] == config.files_table_name
+    assert verifier["FILEGATE_EVENT_BUS"] == config.event_bus_name
+    assert verifier["FILEGATE_IDEMPOTENCY_TABLE"] == config.idempotency_table_name
+
+
+def test_review_a_rule_set_too_large_for_lambdas_environment_fails_synthesis() -> None:
+    # Given 20 rules (synthesis accepted them before; Lambda's 4 KB environment limit refused
+    # the deployment) / Then building the Lambdas' environment fails, naming the rules
+    context = copy.deepcopy(CONTEXT)
+    rules = [{"name": f"rule-{n}", "key_template": f"private/users/{{sub}}/documents-{n}/{{file}}",
+              "groups": ["careers"], "actions": ["upload", "download"],
+              "content_types": ["application/pdf", "image/png", "image/jpeg"], "max_bytes": 10485760}
+             for n in range(20)]
+    context["environments"]["prod"]["rules"] = rules
+    config = environment_from_context(context, "prod")
+    with pytest.raises(ConfigError, match=r"^environments\.prod\.rules: .*4096-byte limit"):
+        minting_environment(config, bucket="b" * 60, bucket_kms_key_arn="arn:aws:kms:x", download_base_url="https://d",
+                            signing_slots_json="{}")
+    # And the committed environments fit, with room to spare
+    for env in ("dev", "prod"):
+        committed = environment_from_context(CONTEXT, env)
+        environment = minting_environment(committed, bucket="${Token[TOKEN.1]}", bucket_kms_key_arn="${Token[TOKEN.2]}",
+                                          download_base_url="https://${Token[TOKEN.3]}",
+                                          signing_slots_json="${Token[TOKEN.4]}")
+        assert environment_size(environment) < LAMBDA_ENVIRONMENT_LIMIT * 0.75, env

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
-from conftest import REGION, api_event, body, careers, create_kms_key, filegate_env
+from conftest import REGION, api_event, body, careers, create_kms_key, filegate_env, put_record
 
 from filegate.adapters.dependency_config import LAMBDA_TIMEOUT_SECONDS, worst_case_seconds
 
@@ -91,6 +91,7 @@ def test_network_failures_are_a_retryable_503(configure: Any, monkeypatch: pytes
     # Given a dependency whose every HTTP attempt fails the way botocore reports a slow or
     # unreachable endpoint (raised where the HTTP request is sent, so botocore's retries apply)
     minting, client = _kms_client(configure) if signer == "kms" else _secrets_client(configure, monkeypatch)
+    put_record(ALICE_CV)
     attempts: list[str] = []
 
     def fail(**kwargs: Any) -> None:
@@ -106,3 +107,33 @@ def test_network_failures_are_a_retryable_503(configure: Any, monkeypatch: pytes
     assert body(response) == {"error": {"code": "temporarily_unavailable",
                                         "message": "signing is temporarily unavailable; retry shortly"}}
     assert response["headers"]["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize("handler", ["uploads", "downloads", "files"])
+def test_the_files_table_client_has_the_same_short_budget(configure: Any, handler: str) -> None:
+    # Given the DynamoDB client each API handler reads or writes file records with
+    configure(**filegate_env(kms_key_id=create_kms_key()))
+    import importlib
+    module = importlib.import_module(f"filegate.handlers.{handler}")
+    config = module.runtime().files._client.meta.config
+    # Then a slow DynamoDB is a 503 well inside the Lambda timeout, as for KMS
+    assert (config.connect_timeout, config.read_timeout) == (1, 2)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    assert _budget(config) < BUDGET_SECONDS
+
+
+@pytest.mark.parametrize("error", NETWORK_ERRORS, ids=["read-timeout", "connect-timeout", "endpoint-connection"])
+def test_an_unreachable_files_table_is_a_retryable_503(configure: Any, error: Any) -> None:
+    # Given a DynamoDB whose every attempt fails
+    minting = configure(**filegate_env(kms_key_id=create_kms_key()))
+    from filegate.handlers import downloads, uploads
+    for module in (uploads, downloads):
+        module.runtime().files._client.meta.events.register_first(  # type: ignore[attr-defined]
+            "before-send", lambda **_: (_ for _ in ()).throw(error()))
+    # When an upload or a download is asked for / Then 503s that name no internals
+    for response in (minting.upload(api_event("/uploads", {"rule": "cv", "content_type": "application/pdf",
+                                                           "size": 5}, claims=careers("alice"))),
+                     minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))):
+        assert response["statusCode"] == 503, response["body"]
+        assert body(response) == {"error": {"code": "temporarily_unavailable",
+                                            "message": "file records are temporarily unavailable; retry shortly"}}

@@ -19,13 +19,29 @@ from conftest import (
     careers,
     create_kms_key,
     filegate_env,
+    put_record,
 )
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 FILE_ID = "0123456789abcdef0123456789abcdef"
 ALICE_CV = f"private/users/alice/cv/{FILE_ID}.pdf"
+ALICE_CERTIFICATE = "private/users/alice/certificates/1111456789abcdef0123456789abcdef.png"
+ACME_REGISTRATION = "private/orgs/acme/registration/2222456789abcdef0123456789abcdef.pdf"
+AUTH0_CV = "private/users/auth0|42/cv/3333456789abcdef0123456789abcdef.pdf"
+OTHER_ALICE_CV = ALICE_CV.replace("0123", "4567")
 NOW = 1_800_000_000.0
+
+
+@pytest.fixture(autouse=True)
+def verified_files(aws: None) -> None:
+    """Every file these tests download has been verified: its record is clean (the record
+    checks themselves are in TestRecords)."""
+    put_record(ALICE_CV)
+    put_record(OTHER_ALICE_CV)
+    put_record(ALICE_CERTIFICATE, rule="certificate", content_type="image/png")
+    put_record(ACME_REGISTRATION, rule="business-registration", owner_sub="bob", owner_org_id="acme")
+    put_record(AUTH0_CV, owner_sub="auth0|42")
 
 
 def _kms_public_key(key_id: str) -> bytes:
@@ -151,7 +167,7 @@ class TestLifetimes:
     def test_without_a_rule_lifetime_the_max_caps(self, configure: Any, frozen_clock: float) -> None:
         minting = configure(**filegate_env(kms_key_id=create_kms_key(), FILEGATE_URL_MAX_SECONDS="600",
                                            FILEGATE_SIGNATURE_CACHE_SECONDS="0"))
-        key = f"private/users/alice/certificates/{FILE_ID}.png"
+        key = ALICE_CERTIFICATE
         response = minting.download(api_event("/downloads", {"key": key, "expires_in": 86400},
                                               claims=careers("alice")))
         assert body(response)["expires_at"] == int(NOW) + 600
@@ -188,8 +204,7 @@ class TestSignatureCache:
         from filegate.handlers import downloads
         monkeypatch.setattr(downloads, "clock", lambda: NOW)
         minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
-        other = ALICE_CV.replace("0123", "4567")
-        minting.download(api_event("/downloads", {"key": other}, claims=careers("alice")))
+        minting.download(api_event("/downloads", {"key": OTHER_ALICE_CV}, claims=careers("alice")))
         monkeypatch.setattr(downloads, "clock", lambda: NOW + 61)
         minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
         assert self._kms_calls() == 3
@@ -257,7 +272,7 @@ class TestBackend:
         verify_url(body(response)["url"], public_key)
 
     def test_backend_org_download(self, minting: Minting, frozen_clock: float) -> None:
-        key = f"private/orgs/acme/registration/{FILE_ID}.pdf"
+        key = ACME_REGISTRATION
         ok = minting.download(api_event("/backend/downloads", {"key": key, "on_behalf_of": {
             "sub": "bob", "groups": ["org"], "org_id": "acme"}}, iam_arn=BACKEND_ARN))
         other_org = minting.download(api_event("/backend/downloads", {"key": key, "on_behalf_of": {
@@ -343,9 +358,9 @@ def test_kms_slots_refuse_rsa(configure: Any) -> None:
 
 def test_keys_are_path_escaped_in_the_url(configure: Any, frozen_clock: float) -> None:
     minting = configure(**filegate_env(kms_key_id=create_kms_key()))
-    key = f"private/users/auth0|42/cv/{FILE_ID}.pdf"
-    response = minting.download(api_event("/downloads", {"key": key}, claims=careers("auth0|42")))
-    assert body(response)["url"].startswith(f"{BASE_URL}/private/users/auth0%7C42/cv/{FILE_ID}.pdf?Expires=")
+    response = minting.download(api_event("/downloads", {"key": AUTH0_CV}, claims=careers("auth0|42")))
+    assert body(response)["url"].startswith(
+        f"{BASE_URL}/private/users/auth0%7C42/cv/3333456789abcdef0123456789abcdef.pdf?Expires=")
 
 
 def test_finding3_ip_restriction_is_off_unless_configured_and_never_takes_ipv6(configure: Any) -> None:
@@ -361,3 +376,74 @@ def test_finding3_ip_restriction_is_off_unless_configured_and_never_takes_ipv6(c
     for ip in ("2001:db8::1", "2001:db8::/32", "::ffff:203.0.113.9"):
         response = minting.download(api_event("/downloads", {"key": ALICE_CV, "ip": ip}, claims=careers("alice")))
         assert response["statusCode"] == 400 and body(response)["error"]["code"] == "invalid_request", ip
+
+
+class TestRecords:
+    """The rules decide first; then the file's record (docs/verification.md, "API")."""
+
+    NEW_CV = "private/users/alice/cv/5555456789abcdef0123456789abcdef.pdf"
+
+    @pytest.mark.parametrize(("status", "extra", "code", "http"), [
+        ("awaiting_upload", {}, "not_ready", 409),
+        ("verifying", {}, "not_ready", 409),
+        ("rejected", {"reason": "active_content", "verified_at": 1_800_000_010}, "rejected", 403),
+    ])
+    @pytest.mark.parametrize("path", ["/downloads", "/backend/downloads"])
+    def test_only_clean_files_get_a_url(self, *, minting: Minting, frozen_clock: float, status: str,
+                                        extra: dict[str, Any], code: str, http: int, path: str) -> None:
+        # Given Alice's CV whose record is not clean
+        put_record(self.NEW_CV, status=status, **extra)
+        if path.startswith("/backend/"):
+            event = api_event(path, {"key": self.NEW_CV, "on_behalf_of": {"sub": "alice", "groups": ["careers"]}},
+                              iam_arn=BACKEND_ARN)
+        else:
+            event = api_event(path, {"key": self.NEW_CV}, claims=careers("alice"))
+        # When a URL is asked for (by Alice, or a backend on her behalf)
+        response = minting.download(event)
+        # Then it is refused with the record's code, and nothing is signed
+        assert response["statusCode"] == http, response["body"]
+        assert body(response)["error"]["code"] == code
+        from filegate.handlers import downloads
+        assert downloads.runtime().signer.cache.misses == 0  # type: ignore[attr-defined]
+
+    def test_a_rejected_file_says_why_in_plain_words(self, minting: Minting, frozen_clock: float) -> None:
+        put_record(self.NEW_CV, status="rejected", reason="malware")
+        response = minting.download(api_event("/downloads", {"key": self.NEW_CV}, claims=careers("alice")))
+        assert body(response)["error"] == {"code": "rejected",
+                                           "message": "the file was rejected: the malware scan found a threat"}
+
+    def test_the_same_file_gets_a_url_once_clean(self, minting: Minting, frozen_clock: float) -> None:
+        # Given a file being verified, then verified
+        put_record(self.NEW_CV, status="verifying")
+        first = minting.download(api_event("/downloads", {"key": self.NEW_CV}, claims=careers("alice")))
+        put_record(self.NEW_CV, status="clean")
+        second = minting.download(api_event("/downloads", {"key": self.NEW_CV}, claims=careers("alice")))
+        # Then it is refused while verifying and minted once clean
+        assert (first["statusCode"], second["statusCode"]) == (409, 200)
+
+    @pytest.mark.parametrize("stored_key", [
+        None, "private/users/alice/certificates/5555456789abcdef0123456789abcdef.png",
+        "private/users/bob/cv/5555456789abcdef0123456789abcdef.pdf"])
+    def test_no_record_or_one_for_another_key_is_404(self, minting: Minting, frozen_clock: float,
+                                                     stored_key: str | None) -> None:
+        # Given no record for the file id, or a (clean) record whose key is another one
+        if stored_key is not None:
+            put_record(stored_key, status="clean")
+        # When Alice asks for a URL to the key her rules allow / Then 404: nothing unverified is served
+        response = minting.download(api_event("/downloads", {"key": self.NEW_CV}, claims=careers("alice")))
+        assert response["statusCode"] == 404 and body(response)["error"]["code"] == "not_found"
+
+    @pytest.mark.parametrize("status", ["clean", "verifying", "rejected", None])
+    def test_the_rules_decide_before_the_record(self, minting: Minting, frozen_clock: float,
+                                                status: str | None) -> None:
+        # Given Alice's file in any state, or none at all
+        if status is not None:
+            put_record(self.NEW_CV, status=status)
+        # When Mallory asks for it / Then the same 403 not_allowed: existence does not leak
+        response = minting.download(api_event("/downloads", {"key": self.NEW_CV}, claims=careers("mallory")))
+        assert response["statusCode"] == 403 and body(response)["error"]["code"] == "not_allowed"
+
+    def test_an_unreadable_table_is_a_retryable_503(self, minting: Minting, frozen_clock: float) -> None:
+        boto3.client("dynamodb", region_name=REGION).delete_table(TableName="filegate-test-files")
+        response = minting.download(api_event("/downloads", {"key": ALICE_CV}, claims=careers("alice")))
+        assert response["statusCode"] == 503 and body(response)["error"]["code"] == "temporarily_unavailable"

@@ -21,11 +21,23 @@ def test_document_is_valid_openapi_and_covers_every_route() -> None:
     document = json.loads(render())
     validate(document)
     assert set(document["paths"]) == {"/uploads", "/downloads", "/downloads/cookies", "/backend/uploads",
-                                      "/backend/downloads"}
+                                      "/backend/downloads", "/files/{file_id}"}
     for path, item in document["paths"].items():
-        responses = item["post"]["responses"]
+        ((method, operation),) = item.items()
+        assert method == ("get" if path.startswith("/files/") else "post")
+        responses = operation["responses"]
         assert "422" not in responses
-        assert {"400", "401", "403", "503"} <= set(responses)
+        assert {"401", "503"} <= set(responses)
         expected = [{"iam": []}] if path.startswith("/backend/") else [{"jwt": []}]
-        assert item["post"]["security"] == expected
+        assert operation["security"] == expected
     assert set(document["paths"]["/uploads"]["post"]["responses"]) >= {"201", "413", "415"}
+    assert "file_id" in document["components"]["schemas"]["UploadResponse"]["required"]
+    for path in ("/downloads", "/backend/downloads"):
+        assert {"404", "409", "403"} <= set(document["paths"][path]["post"]["responses"])
+
+
+def test_the_file_route_documents_no_403() -> None:
+    # A file's existence never leaks: its route answers 404 to anyone but the owner, never 403
+    responses = json.loads(render())["paths"]["/files/{file_id}"]["get"]["responses"]
+    assert set(responses) == {"200", "401", "404", "500", "503"}
+    assert responses["200"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/FileResponse"}

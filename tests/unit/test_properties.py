@@ -6,6 +6,7 @@ own claims, ending in a 32-hex-digit server id and the declared type's extension
 
 - a minted upload key is exactly that, and only callers in the rule's groups get one;
 - no identity gets a URL for a key built from another identity's claims;
+- a URL is minted only for a key whose file record is ``clean`` (docs/verification.md, "API");
 - a signed cookie only ever covers a prefix filled with the caller's own claims;
 - hostile filenames are refused or neutralised;
 - arbitrary JSON bodies and headers never make a handler raise or answer 5xx.
@@ -20,8 +21,9 @@ import unicodedata
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+import boto3
 import hypothesis
-from conftest import BACKEND_ARN, BASE_URL, SEED_RULES, Minting, api_event, body
+from conftest import BACKEND_ARN, BASE_URL, FILES_TABLE, REGION, SEED_RULES, Minting, api_event, body, put_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +37,8 @@ EXTENSION = {"application/pdf": "pdf", "application/msword": "doc",
 #: Claim values a key may hold (RFC 3986 unreserved plus ``@+:|=``), never ``.`` or ``..``.
 USABLE_CLAIM = re.compile(r"[A-Za-z0-9._~@+:|=-]{1,128}")
 CLAIMS_IN = re.compile(r"\{(sub|org_id)\}")
+#: The last segment of every key the server mints: ``<32 hex>.<extension>``.
+SERVER_FILE_NAME = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,8}")
 
 hostile_text = st.one_of(
     st.text(max_size=40),
@@ -186,6 +190,9 @@ def test_no_identity_gets_a_url_for_another_identitys_key(minting: Minting,
         request = api_event("/backend/downloads", {"key": key, "on_behalf_of": behalf}, iam_arn=BACKEND_ARN)
     else:
         request = api_event("/downloads", {"key": key}, claims=claims)
+    # Given the file behind the key (when it names one) was verified: only the rules decide here
+    if SERVER_FILE_NAME.fullmatch(key.rpartition("/")[2]):
+        put_record(key, status="clean")
     # When the caller asks for a URL to a key built from the owner's claims
     response = minting.download(request)
     assert 200 <= response["statusCode"] < 500
@@ -204,6 +211,34 @@ def test_no_identity_gets_a_url_for_another_identitys_key(minting: Minting,
                and file_name_pattern(seed["content_types"]).match(file_name)
                and key == fill(seed["key_template"], caller, file=file_name)
                for seed in SEED_RULES), (key, caller)
+
+
+#: What a download of one's own key answers, by the state of the file's record (the design's table).
+RECORD_ANSWER = {None: 404, "awaiting_upload": 409, "verifying": 409, "rejected": 403, "clean": 200}
+
+
+@REUSES_FIXTURE
+@given(status=st.sampled_from(sorted(RECORD_ANSWER, key=str)), same_key=st.booleans(),
+       file_id=st.from_regex(r"[0-9a-f]{32}", fullmatch=True), backend=st.booleans())
+def test_a_url_is_minted_only_for_a_clean_record_of_that_exact_key(minting: Minting, status: str | None,
+                                                                   same_key: bool, file_id: str,
+                                                                   backend: bool) -> None:
+    # Given Alice's own CV key, and a record for its file id (for that key, or another key), or none
+    key = f"private/users/alice/cv/{file_id}.pdf"
+    boto3.client("dynamodb", region_name=REGION).delete_item(TableName=FILES_TABLE, Key={"file_id": {"S": file_id}})
+    if status is not None:
+        put_record(key if same_key else f"private/users/alice/certificates/{file_id}.png", status=status)
+    # When Alice (or a backend for her) asks for a URL
+    if backend:
+        event = api_event("/backend/downloads", {"key": key, "on_behalf_of": {"sub": "alice", "groups": ["careers"]}},
+                          iam_arn=BACKEND_ARN)
+    else:
+        event = api_event("/downloads", {"key": key}, claims={"sub": "alice", "cognito:groups": "[careers]"})
+    response = minting.download(event)
+    # Then the answer is the one the record's state calls for; a record for another key counts as none
+    expected = RECORD_ANSWER[status if same_key else None]
+    assert response["statusCode"] == expected, (status, same_key, response["body"])
+    assert ("url" in body(response)) is (expected == 200)
 
 
 def owned_prefixes(caller: dict[str, Any]) -> set[str]:

@@ -21,7 +21,19 @@ import boto3
 import pytest
 import requests
 from botocore.credentials import Credentials, RefreshableCredentials
-from conftest import BACKEND_ARN, BUCKET, REGION, Minting, api_event, body, careers, create_kms_key, filegate_env
+from conftest import (
+    BACKEND_ARN,
+    BUCKET,
+    FILES_TABLE,
+    REGION,
+    Minting,
+    api_event,
+    body,
+    careers,
+    create_kms_key,
+    filegate_env,
+    get_item,
+)
 
 CV = {"rule": "cv", "content_type": "application/pdf", "size": 48213, "filename": "My CV.pdf"}
 NOW = 1_800_000_000.0
@@ -50,14 +62,16 @@ def test_presigned_post_pins_every_condition(minting: Minting) -> None:
     # Then the answer is 201 with the documented fields
     assert response["statusCode"] == 201, response["body"]
     result = body(response)
-    assert set(result) == {"key", "url", "fields", "expires_at", "max_bytes"}
+    assert set(result) == {"file_id", "key", "url", "fields", "expires_at", "max_bytes"}
     assert result["key"].startswith("private/users/alice/cv/") and result["key"].endswith(".pdf")
+    assert result["key"].rpartition("/")[2] == f"{result['file_id']}.pdf"
     assert result["max_bytes"] == 10 * 1024 * 1024
     assert result["url"] == f"https://{BUCKET}.s3.{REGION}.amazonaws.com/"  # virtual-hosted, regional
     # And the signed policy (S3 enforces it; moto does not) pins the key, type, size range,
     # metadata, disposition and status
     exact, other = _conditions(_policy(result["fields"]))
-    assert exact["key"] == result["key"] and exact["bucket"] == BUCKET
+    # (the POST writes the quarantine key; only the verifier writes the final key)
+    assert exact["key"] == "incoming/" + result["key"] and exact["bucket"] == BUCKET
     assert exact["Content-Type"] == "application/pdf"
     assert exact["Content-Disposition"] == ("attachment; filename=\"My CV.pdf\"; filename*=UTF-8''My%20CV.pdf")
     assert exact["x-amz-meta-original-filename"] == "My CV.pdf"
@@ -69,10 +83,41 @@ def test_presigned_post_pins_every_condition(minting: Minting) -> None:
     assert other == [["content-length-range", 1, 10 * 1024 * 1024]]
     assert "x-amz-server-side-encryption" not in exact
     assert not any("starts-with" in json.dumps(condition) for condition in other)
+    # And no tagging field is ever part of the policy or the fields (only the scanner tags)
+    assert not any(name.lower() == "tagging" for name in [*exact, *result["fields"]])
     # And every pinned field is also sent, with the same value
     for name, value in exact.items():
         if name != "bucket":
             assert result["fields"][name] == value
+
+
+def test_the_mint_writes_the_record_before_answering(minting: Minting, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a careers user at a known time
+    from filegate.handlers import uploads
+    monkeypatch.setattr(uploads, "clock", lambda: NOW)
+    # When they ask to upload a CV
+    result = body(minting.upload(api_event("/uploads", CV, claims=careers("alice", org_id="acme"))))
+    # Then the file's record is in the table, awaiting the upload, with what the mint knew
+    item = get_item(result["file_id"])
+    assert item is not None
+    assert {name: item[name] for name in ("file_id", "key", "rule", "owner_sub", "owner_org_id", "filename",
+                                          "content_type", "declared_size", "status", "created_at", "updated_at")} == {
+        "file_id": result["file_id"], "key": result["key"], "rule": "cv", "owner_sub": "alice",
+        "owner_org_id": "acme", "filename": "My CV.pdf", "content_type": "application/pdf",
+        "declared_size": 48213, "status": "awaiting_upload", "created_at": int(NOW), "updated_at": int(NOW)}
+    # And an upload that never happens is forgotten (TTL) after a day; it is not in the sweep's index
+    assert item["expires_at"] == int(NOW) + 24 * 3600 and "pending_status" not in item
+
+
+def test_no_record_no_post(minting: Minting) -> None:
+    # Given a files table that cannot be written
+    boto3.client("dynamodb", region_name=REGION).delete_table(TableName=FILES_TABLE)
+    # When an upload is asked for / Then a retryable 503, and no presigned POST in the answer
+    response = minting.upload(api_event("/uploads", CV, claims=careers("alice")))
+    assert response["statusCode"] == 503, response["body"]
+    assert body(response) == {"error": {"code": "temporarily_unavailable",
+                                        "message": "file records are temporarily unavailable; retry shortly"}}
+    assert response["headers"]["Retry-After"] == "1"
 
 
 def test_expiry_is_the_default_and_within_the_max(minting: Minting, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,12 +139,15 @@ def test_upload_with_the_minted_fields_succeeds(minting: Minting) -> None:
     # When the browser posts the fields and the file
     posted = requests.post(result["url"], data=result["fields"],
                            files={"file": ("ignored.pdf", b"%PDF-1.7 hi", "application/pdf")}, timeout=10)
-    # Then moto stores it under the minted key with the headers the fields name
+    # Then moto stores it in quarantine under the minted key, with the headers the fields name
     assert int(posted.status_code) == 201, posted.text  # moto reports it as a string
-    head = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key=result["key"])
+    s3 = boto3.client("s3", region_name=REGION)
+    head = s3.head_object(Bucket=BUCKET, Key="incoming/" + result["key"])
     assert head["ContentType"] == "application/pdf"
     assert head["ContentDisposition"].startswith("attachment; ")
     assert head["Metadata"] == {"original-filename": "My CV.pdf", "uploader": "alice", "rule": "cv"}
+    # And nothing is at the final key: only the verifier puts a file there
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=result["key"]).get("KeyCount") == 0
 
 
 def test_kms_bucket_adds_encryption_fields_and_conditions(configure: Any) -> None:
@@ -113,7 +161,8 @@ def test_kms_bucket_adds_encryption_fields_and_conditions(configure: Any) -> Non
     assert int(posted.status_code) == 201, posted.text  # moto reports it as a string
     # (moto stores the object but neither applies SSE from POST fields nor checks the SSE
     # conditions; radosgw does both: test_s3_conformance.py "SSE missing", "SSE AES256", ...)
-    assert boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key=result["key"])["ContentLength"] == 4
+    head = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key="incoming/" + result["key"])
+    assert head["ContentLength"] == 4
 
 
 def test_path_style_for_the_local_s3(configure: Any) -> None:

@@ -16,6 +16,8 @@ class ErrorCode(StrEnum):
     NOT_ALLOWED = "not_allowed"
     BACKEND_NOT_ALLOWED = "backend_not_allowed"
     NOT_FOUND = "not_found"
+    NOT_READY = "not_ready"
+    REJECTED = "rejected"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
@@ -28,6 +30,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_ALLOWED: 403,
     ErrorCode.BACKEND_NOT_ALLOWED: 403,
     ErrorCode.NOT_FOUND: 404,
+    ErrorCode.NOT_READY: 409,
+    ErrorCode.REJECTED: 403,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.INTERNAL_ERROR: 500,
@@ -35,7 +39,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 }
 
 #: Codes a client may retry unchanged (after a short back-off).
-RETRYABLE: frozenset[ErrorCode] = frozenset({ErrorCode.TEMPORARILY_UNAVAILABLE})
+RETRYABLE: frozenset[ErrorCode] = frozenset({ErrorCode.TEMPORARILY_UNAVAILABLE, ErrorCode.NOT_READY})
 
 
 class Reason(StrEnum):
@@ -62,8 +66,12 @@ class Reason(StrEnum):
     SIZE_OVER_MAX = "size_over_max"
     CONTENT_TYPE_NOT_ALLOWED = "content_type_not_allowed"
     ROUTE_NOT_FOUND = "route_not_found"
+    NO_SUCH_FILE = "no_such_file"
+    FILE_NOT_READY = "file_not_ready"
+    FILE_REJECTED = "file_rejected"
     SIGNER_UNAVAILABLE = "signer_unavailable"
     CREDENTIALS_EXPIRING = "credentials_expiring"
+    RECORDS_UNAVAILABLE = "records_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -89,8 +97,12 @@ _DEFAULT_CODE: dict[Reason, ErrorCode] = {
     Reason.SIZE_OVER_MAX: ErrorCode.PAYLOAD_TOO_LARGE,
     Reason.CONTENT_TYPE_NOT_ALLOWED: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
     Reason.ROUTE_NOT_FOUND: ErrorCode.NOT_FOUND,
+    Reason.NO_SUCH_FILE: ErrorCode.NOT_FOUND,
+    Reason.FILE_NOT_READY: ErrorCode.NOT_READY,
+    Reason.FILE_REJECTED: ErrorCode.REJECTED,
     Reason.SIGNER_UNAVAILABLE: ErrorCode.TEMPORARILY_UNAVAILABLE,
     Reason.CREDENTIALS_EXPIRING: ErrorCode.TEMPORARILY_UNAVAILABLE,
+    Reason.RECORDS_UNAVAILABLE: ErrorCode.TEMPORARILY_UNAVAILABLE,
     Reason.INTERNAL_ERROR: ErrorCode.INTERNAL_ERROR,
 }
 

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from filegate.domain.errors import Reason, Refusal
-from filegate.domain.groups import is_group_name
+from filegate.domain.groups import CLAIM_NAME, is_group_name
 from filegate.domain.identity import Identity
 
 Action = Literal["upload", "download"]
@@ -263,6 +263,17 @@ def templates_overlap(first: tuple[Segment, ...], second: tuple[Segment, ...]) -
         if a.kind == "literal" and b.kind == "literal" and a.value != b.value:
             return False
     return True
+
+
+def check_groups_claim(name: str, placeholder_claims: Iterable[str]) -> str:
+    """The claim the caller's groups come from: a claim name, and none that also fills keys or
+    that users edit themselves (a user who can write the claim would choose their groups)."""
+    if not CLAIM_NAME.fullmatch(name):
+        raise ValueError(f"{name[:40]!r} is not a claim name (1-128 of A-Z a-z 0-9 _ . : / @ -)")
+    if name == "sub" or name in tuple(placeholder_claims) or name in USER_EDITABLE_CLAIMS:
+        raise ValueError(f"{name!r} cannot carry groups: it is the subject, a placeholder claim, or a claim "
+                         "users can change themselves")
+    return name
 
 
 def check_placeholder_claims(raw: object, *, setting: str = "placeholder_claims") -> tuple[str, ...]:

@@ -1,9 +1,12 @@
 """Presigned POST plans: the exact fields and conditions S3 must enforce for one upload.
 
-The plan pins the key (boto3 adds the ``key`` and ``bucket`` conditions from its arguments),
+The plan pins the key (boto3 adds the ``key`` and ``bucket`` conditions from its arguments): the
+*quarantine* key ``incoming/<final key>`` (``upload_key``), never the final key, which only the
+verifier writes (docs/verification.md). It pins
 ``Content-Type`` equal to the declared, allowed type (never ``starts-with``: that admits SVG),
 a ``content-length-range`` of [1, rule max], the metadata, ``Content-Disposition``,
-``success_action_status`` 201 and, for a KMS-encrypted bucket, the encryption fields.
+``success_action_status`` 201 and, for a KMS-encrypted bucket, the encryption fields. It never
+has a ``tagging`` field: an uploader must not be able to write the tag the scanner writes.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from urllib.parse import quote
 from filegate.domain.errors import Reason, Refusal
 from filegate.domain.identity import Identity
 from filegate.domain.keys import build_key, content_disposition, metadata_filename, sanitize_filename
+from filegate.domain.quarantine import quarantine_key
 from filegate.domain.rules import Rule
 
 #: The object metadata every upload writes, as presigned POST field names. Named once, here:
@@ -35,7 +39,12 @@ CREDENTIALS_MARGIN_SECONDS = 30
 
 @dataclass(frozen=True, slots=True)
 class UploadPlan:
+    #: The final key: what ``POST /uploads`` returns and the record holds.
     key: str
+    #: Where the presigned POST writes: the quarantine key for ``key``.
+    upload_key: str
+    file_id: str
+    content_type: str
     fields: dict[str, str]
     conditions: list[Any]
     max_bytes: int
@@ -90,5 +99,5 @@ def plan_upload(rule: Rule, identity: Identity, *, content_type: str, size: int,
         fields["x-amz-server-side-encryption-aws-kms-key-id"] = kms_key_arn
     conditions: list[Any] = [{name: value} for name, value in fields.items()]
     conditions.append(["content-length-range", 1, rule.max_bytes])
-    return UploadPlan(key=key, fields=fields, conditions=conditions,
-                      max_bytes=rule.max_bytes, filename=display_name)
+    return UploadPlan(key=key, upload_key=quarantine_key(key), file_id=file_id, content_type=canonical,
+                      fields=fields, conditions=conditions, max_bytes=rule.max_bytes, filename=display_name)

@@ -1,8 +1,9 @@
-"""What both minting handlers share: Powertools objects, identities, errors, audit, metrics.
+"""What the API handlers share: Powertools objects, identities, errors, audit, metrics.
 
 Request flow: ``serve`` normalises the event (so that no body or header a client can send
 reaches Powertools in a shape it would answer with a 5xx), records the request's audit
-context, and resolves. Routes raise ``Refusal`` (domain) or ``SignerUnavailable`` (adapters);
+context, and resolves. Routes raise ``Refusal`` (domain), ``SignerUnavailable`` or
+``FilesTableUnavailable`` (adapters);
 the exception handlers here turn them into ``{"error": {"code", "message"}}`` responses, and
 write exactly one audit record and one metric per request, mint or refusal.
 """
@@ -31,6 +32,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
+from filegate.adapters.files_table import FilesTableUnavailable
 from filegate.adapters.signer import SignerUnavailable
 from filegate.domain.errors import HTTP_STATUS, ErrorCode, Reason, Refusal
 from filegate.domain.groups import GroupsClaim, groups_from_claim
@@ -45,7 +47,9 @@ tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or SERVICE,
                   service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
 
-AuditAction = Literal["upload", "download", "cookies"]
+AuditAction = Literal["upload", "download", "cookies", "file"]
+#: Actions that mint something (a presigned POST, a signed URL or cookies); ``file`` only reads.
+MINTING_ACTIONS: frozenset[str] = frozenset({"upload", "download", "cookies"})
 Channel = Literal["user", "backend"]
 JSON_HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -88,6 +92,7 @@ def new_resolver() -> APIGatewayHttpResolver:
     app.exception_handler(Refusal)(_on_refusal)
     app.exception_handler(ValidationException)(_on_invalid_request)
     app.exception_handler(SignerUnavailable)(_on_unavailable)
+    app.exception_handler(FilesTableUnavailable)(_on_records_unavailable)
     app.exception_handler(Exception)(_on_unexpected)
     app.not_found(_on_not_found)
     return app
@@ -182,8 +187,9 @@ def write_audit(status: int, *, reason: Reason | None = None, code: ErrorCode | 
         return
     audit.written = True
     identity = audit.identity
+    reads = audit.action is not None and audit.action not in MINTING_ACTIONS
     record = {
-        "event": "refusal" if reason else "mint",
+        "event": "refusal" if reason else ("read" if reads else "mint"),
         "action": audit.action,
         "channel": audit.channel,
         "route": audit.route,
@@ -205,7 +211,7 @@ def write_audit(status: int, *, reason: Reason | None = None, code: ErrorCode | 
     if reason is None:
         metrics.add_dimension(name="action", value=audit.action or "unknown")
         metrics.add_dimension(name="rule", value=audit.rule or "unknown")
-        metrics.add_metric(name="UrlsMinted", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="FileReads" if reads else "UrlsMinted", unit=MetricUnit.Count, value=1)
         logger.info("audit", extra={"audit": record})
     else:
         metrics.add_dimension(name="reason", value=reason.value)
@@ -250,6 +256,14 @@ def _on_unavailable(error: SignerUnavailable) -> Response[Any]:
                                                     "request_id": audit.request_id if audit else None})
     return error_response(ErrorCode.TEMPORARILY_UNAVAILABLE, "signing is temporarily unavailable; retry shortly",
                           reason=Reason.SIGNER_UNAVAILABLE)
+
+
+def _on_records_unavailable(error: FilesTableUnavailable) -> Response[Any]:
+    audit = _current.get()
+    logger.error("file records unavailable", extra={"dependency_error": str(error),
+                                                   "request_id": audit.request_id if audit else None})
+    return error_response(ErrorCode.TEMPORARILY_UNAVAILABLE, "file records are temporarily unavailable; retry shortly",
+                          reason=Reason.RECORDS_UNAVAILABLE)
 
 
 def _on_not_found(_error: NotFoundError) -> Response[Any]:
@@ -309,6 +323,8 @@ def _route(event: dict[str, Any]) -> tuple[str, AuditAction | None, Channel]:
         action = "download"
     elif path.rstrip("/").endswith("/uploads"):
         action = "upload"
+    elif path.rstrip("/").split("/")[-2:-1] == ["files"]:
+        action = "file"
     return f"{method} {_clean(path)}", action, channel
 
 

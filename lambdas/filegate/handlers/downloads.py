@@ -2,8 +2,11 @@
 
 Deployed as ``filegate.handlers.downloads.handler``. CloudFront signed URLs (canned policy,
 or custom when an IP range or start time is asked for) and signed cookies for a prefix the
-caller owns. Its role may only ``kms:Sign`` (or read the signing secret). ``cryptography`` is
-imported only when the secret signer is configured.
+caller owns. A URL is minted only for a key whose file record is ``clean`` (409 ``not_ready``
+while it is being verified, 403 ``rejected``, 404 without a record); cookies cover a prefix, and
+only verified files ever exist at final keys. Its role may only ``kms:Sign`` (or read the
+signing secret) and ``dynamodb:GetItem`` the files table. ``cryptography`` is imported only when
+the secret signer is configured.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from filegate.adapters.dependency_config import dependency_config
+from filegate.adapters.files_table import FilesTable
 from filegate.adapters.kms_signer import KmsSigner
 from filegate.adapters.signature_cache import CachingSigner, SignatureCache
 from filegate.adapters.signer import Signer
@@ -35,6 +39,8 @@ from filegate.domain.cloudfront import (
 from filegate.domain.errors import Reason, Refusal
 from filegate.domain.identity import Identity
 from filegate.domain.keys import rule_for_key, rules_for_prefix
+from filegate.domain.quarantine import file_id_of
+from filegate.domain.records import downloadable
 from filegate.domain.rules import Rule
 from filegate.handlers.common import (
     current_audit,
@@ -65,6 +71,7 @@ class DownloadRuntime:
     rules: tuple[Rule, ...]
     signer: Signer
     signing_key: SigningKey
+    files: FilesTable
 
 
 def build_signer(settings: Settings) -> Signer:
@@ -93,12 +100,14 @@ def build_signer(settings: Settings) -> Signer:
 
 @lru_cache(maxsize=1)
 def runtime() -> DownloadRuntime:
-    """Settings and signer: built once per execution environment."""
+    """Settings, signer and the files table's client: built once per execution environment."""
     settings = Settings.from_environ()
     signer = build_signer(settings)
+    dynamodb = boto3.session.Session().client("dynamodb", region_name=settings.region, config=dependency_config())
     return DownloadRuntime(settings=settings, rules=settings.rules, signer=signer,
                            signing_key=SigningKey(sign=signer.sign, key_pair_id=signer.key_pair_id,
-                                                  hash_algorithm=signer.hash_algorithm))
+                                                  hash_algorithm=signer.hash_algorithm),
+                           files=FilesTable(dynamodb, settings.files_table))
 
 
 def _cap(settings: Settings, rule_lifetime: int | None) -> int:
@@ -131,6 +140,9 @@ def mint_download(request: DownloadRequest, identity: Identity) -> Response[Down
                              maximum=_cap(settings, rule.url_lifetime_seconds))
     if request.starts_at is not None and request.starts_at >= expires:
         raise Refusal(Reason.START_AFTER_EXPIRY, "starts_at must be before the URL's expiry")
+    # The rules allowed the key; the record says whether the file behind it may be served.
+    file_id = file_id_of(request.key)
+    downloadable(state.files.get(file_id) if file_id else None, request.key)
     url = signed_url(resource_url(settings.download_base_url, request.key), expires=expires,
                      key=state.signing_key, starts=request.starts_at, ip_range=ip_range)
     audit.expires_at = expires
@@ -169,7 +181,7 @@ def mint_cookies(request: CookiesRequest, identity: Identity) -> Response[Cookie
     "/downloads", operation_id="createDownload", tags=["downloads"], security=[{"jwt": []}],
     summary="Mint a CloudFront signed URL for one file",
     description="Canned policy by default; a custom policy when `ip` or `starts_at` is given.",
-    responses={200: success_response(DownloadResponse, "Signed URL"), **error_responses()},
+    responses={200: success_response(DownloadResponse, "Signed URL"), **error_responses(404, 409)},
 )
 def create_download(body: DownloadRequest) -> Response[DownloadResponse]:
     return mint_download(body, caller())
@@ -187,7 +199,7 @@ def create_download_cookies(body: CookiesRequest) -> Response[CookiesResponse]:
 @app.post(
     "/backend/downloads", operation_id="createBackendDownload", tags=["backend"], security=[{"iam": []}],
     summary="Mint a signed URL on behalf of a user (trusted servers, IAM-authorised)",
-    responses={200: success_response(DownloadResponse, "Signed URL"), **error_responses()},
+    responses={200: success_response(DownloadResponse, "Signed URL"), **error_responses(404, 409)},
 )
 def create_backend_download(body: BackendDownloadRequest) -> Response[DownloadResponse]:
     return mint_download(body, caller(body.on_behalf_of))

@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from filegate.domain.errors import ErrorCode
+from filegate.domain.records import RejectReason, Status
 
 _SEVEN_DAYS = 7 * 24 * 3600
 
@@ -64,7 +65,8 @@ class CookiesRequest(_Body):
 
 
 class UploadResponse(BaseModel):
-    key: str
+    file_id: str = Field(description="The file's id: `GET /files/{file_id}` tells its verification status")
+    key: str = Field(description="The file's final key: downloadable once its record is `clean`")
     url: str = Field(description="Where to POST the form")
     fields: dict[str, str] = Field(description="Form fields to send, before the file")
     expires_at: int = Field(description="Epoch seconds after which S3 refuses the POST")
@@ -79,6 +81,21 @@ class DownloadResponse(BaseModel):
 class CookiesResponse(BaseModel):
     cookies: dict[str, str] = Field(description="CloudFront-Policy, -Signature, -Key-Pair-Id, -Hash-Algorithm")
     expires_at: int
+
+
+class FileResponse(BaseModel):
+    """A file record's public fields (docs/verification.md): never a URL or an owner id."""
+
+    file_id: str
+    key: str
+    rule: str
+    filename: str = Field(description="The sanitized original filename")
+    content_type: str = Field(description="The declared content type")
+    size: int = Field(description="Bytes served once verified; before that, the declared size")
+    status: Status
+    reason: RejectReason | None = Field(default=None, description="Why it was rejected (only when `rejected`)")
+    created_at: int = Field(description="Epoch seconds the upload was minted")
+    verified_at: int | None = Field(default=None, description="Epoch seconds it was decided (once decided)")
 
 
 class ErrorBody(BaseModel):

@@ -8,14 +8,20 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from filegate.handlers.models import ErrorResponse
 
+#: ``GET /files/{file_id}`` never answers 403: a file's existence never leaks.
+FILE_READ_ERRORS = (401, 404, 503)
+
 _ERRORS = {
     400: "Invalid request (`invalid_request`)",
     401: "No verified identity (`unauthenticated`)",
     403: "No rule allows it (`not_allowed`); on `/backend/` routes, an IAM caller that is not a listed "
-         "backend principal (`backend_not_allowed`)",
+         "backend principal (`backend_not_allowed`); for a download, the file was rejected by verification "
+         "(`rejected`)",
+    404: "No such file (`not_found`): no record of it, or (`GET /files/{file_id}`) not one of the caller's",
+    409: "The file is not verified yet (`not_ready`); retry later",
     413: "Declared size over the rule's maximum (`payload_too_large`)",
     415: "Content type not allowed by the rule (`unsupported_media_type`)",
-    503: "Signing dependency unavailable; retry (`temporarily_unavailable`)",
+    503: "A dependency (signing, file records) is unavailable; retry (`temporarily_unavailable`)",
 }
 
 
@@ -23,7 +29,7 @@ def success_response(model: type[Any], description: str) -> OpenAPIResponse:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-def error_responses(*extra: int) -> dict[int, OpenAPIResponse]:
-    codes = sorted({400, 401, 403, 503, *extra})
+def error_responses(*extra: int, base: tuple[int, ...] = (400, 401, 403, 503)) -> dict[int, OpenAPIResponse]:
+    codes = sorted({*base, *extra})
     return {code: {"description": _ERRORS[code], "content": {"application/json": {"model": ErrorResponse}}}
             for code in codes}

@@ -1,8 +1,10 @@
 """``POST /uploads`` (JWT) and ``POST /backend/uploads`` (IAM): presigned POSTs into the bucket.
 
 Deployed as ``filegate.handlers.uploads.handler``. Its role may only ``s3:PutObject`` under
-the upload rules' prefixes: the presigned POST carries that authority, and the policy pins
-everything S3 must check. This module never imports ``cryptography``.
+the quarantine prefix of the upload rules' prefixes (``incoming/<rule prefix>``): the presigned
+POST carries that authority, and the policy pins everything S3 must check. It also writes the
+file's record (``dynamodb:PutItem`` on the files table) before it answers: no record, no POST
+(503). This module never imports ``cryptography``.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from functools import lru_cache
 import boto3
 from aws_lambda_powertools.event_handler import Response
 
+from filegate.adapters.dependency_config import dependency_config
+from filegate.adapters.files_table import FilesTable
 from filegate.adapters.s3_presigner import S3Presigner, s3_client
 from filegate.domain.identity import Identity
+from filegate.domain.records import new_record
 from filegate.domain.rules import Rule, authorize
 from filegate.domain.uploads import plan_upload, upload_expiry
 from filegate.handlers.common import (
@@ -45,16 +50,19 @@ class UploadRuntime:
     settings: Settings
     rules: dict[str, Rule]
     presigner: S3Presigner
+    files: FilesTable
 
 
 @lru_cache(maxsize=1)
 def runtime() -> UploadRuntime:
-    """Settings, session, S3 client: built once per execution environment."""
+    """Settings, session, S3 and DynamoDB clients: built once per execution environment."""
     settings = Settings.from_environ()
     session = boto3.session.Session()
     client = s3_client(session, region=settings.region, addressing_style=settings.s3_addressing_style)
+    dynamodb = session.client("dynamodb", region_name=settings.region, config=dependency_config())
     return UploadRuntime(settings=settings, rules=settings.rules_by_name,
-                         presigner=S3Presigner(session, client, settings.bucket))
+                         presigner=S3Presigner(session, client, settings.bucket),
+                         files=FilesTable(dynamodb, settings.files_table))
 
 
 def mint_upload(request: UploadRequest, identity: Identity) -> Response[UploadResponse]:
@@ -71,19 +79,25 @@ def mint_upload(request: UploadRequest, identity: Identity) -> Response[UploadRe
     expires_in = upload_expiry(requested=request.expires_in, default=settings.upload_expiry_seconds,
                                maximum=settings.upload_max_expiry_seconds, now=now,
                                credentials_expire_at=state.presigner.credentials_expire_at())
-    url, fields = state.presigner.presign_post(key=plan.key, fields=plan.fields, conditions=plan.conditions,
-                                               expires_in=expires_in)
+    # The record first: an upload the verifier has no record for is never promoted, so a POST
+    # minted without one would only ever be rejected. A failed write is a 503, nothing minted.
+    state.files.put_new(new_record(file_id=plan.file_id, key=plan.key, rule=rule.name, owner_sub=identity.sub,
+                                   owner_org_id=identity.org_id, filename=plan.filename,
+                                   content_type=plan.content_type, declared_size=request.size, now=int(now)))
+    url, fields = state.presigner.presign_post(key=plan.upload_key, fields=plan.fields,
+                                               conditions=plan.conditions, expires_in=expires_in)
     expires_at = int(now) + expires_in
     audit.expires_at = expires_at
-    return success(201, UploadResponse(key=plan.key, url=url, fields=fields, expires_at=expires_at,
-                                       max_bytes=plan.max_bytes))
+    return success(201, UploadResponse(file_id=plan.file_id, key=plan.key, url=url, fields=fields,
+                                       expires_at=expires_at, max_bytes=plan.max_bytes))
 
 
 @app.post(
     "/uploads", operation_id="createUpload", tags=["uploads"], status_code=201, security=[{"jwt": []}],
     summary="Mint a presigned POST for one upload",
     description="The key is built from the rule's template and the caller's verified claims; the browser then "
-                "POSTs `fields` and the file to `url`.",
+                "POSTs `fields` and the file to `url`. The file lands in quarantine and reaches `key` only once "
+                "verified: `GET /files/{file_id}` tells its status.",
     responses={201: success_response(UploadResponse, "Presigned POST"), **error_responses(413, 415)},
 )
 def create_upload(body: UploadRequest) -> Response[UploadResponse]:

@@ -1,0 +1,173 @@
+"""File records and the one-way life of their status (DESIGN.md decision 10).
+
+``awaiting_upload`` → ``verifying`` → ``clean`` | ``rejected``. A transition names the statuses it
+may start from, so that the store can make it a conditional write: AWS delivers events at least
+once, and a redelivered event must change nothing. Time is passed in, never read here.
+
+A decided record has one more thing to happen to it: its ``File Verified`` / ``File Rejected``
+event. ``notified_at`` says that it happened; until then the record counts as having unfinished
+work (``has_pending_work``) and the sweep finishes it if the verifier did not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from filegate.domain.errors import Reason, Refusal
+from filegate.domain.identity import Identity
+from filegate.domain.keys import key_in_rule
+from filegate.domain.rules import Rule
+
+
+class Status(StrEnum):
+    AWAITING_UPLOAD = "awaiting_upload"
+    VERIFYING = "verifying"
+    CLEAN = "clean"
+    REJECTED = "rejected"
+
+
+class RejectReason(StrEnum):
+    TYPE_MISMATCH = "type_mismatch"
+    SIZE_MISMATCH = "size_mismatch"
+    ACTIVE_CONTENT = "active_content"
+    MALWARE = "malware"
+    SCAN_FAILED = "scan_failed"
+    UNSUPPORTED = "unsupported"
+
+
+#: Which statuses each status may be entered from. Nothing leaves clean or rejected.
+ENTERED_FROM: dict[Status, frozenset[Status]] = {
+    Status.AWAITING_UPLOAD: frozenset(),
+    Status.VERIFYING: frozenset({Status.AWAITING_UPLOAD}),
+    Status.CLEAN: frozenset({Status.AWAITING_UPLOAD, Status.VERIFYING}),
+    Status.REJECTED: frozenset({Status.AWAITING_UPLOAD, Status.VERIFYING}),
+}
+FINAL: frozenset[Status] = frozenset({Status.CLEAN, Status.REJECTED})
+#: An upload that never happens is forgotten after this long (the record's TTL).
+UNUSED_RECORD_SECONDS = 24 * 3600
+
+
+class TransitionRefused(ValueError):
+    """The record is not in a status the transition may start from (already moved on)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    file_id: str
+    key: str
+    rule: str
+    owner_sub: str
+    filename: str
+    content_type: str
+    declared_size: int
+    status: Status
+    created_at: int
+    updated_at: int
+    owner_org_id: str | None = None
+    size: int | None = None
+    detected_type: str | None = None
+    sha256: str | None = None
+    scan_verdict: str | None = None
+    reason: RejectReason | None = None
+    verified_at: int | None = None
+    expires_at: int | None = None
+    #: When the record's outcome event was published (decided records only).
+    notified_at: int | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.status in FINAL
+
+    @property
+    def has_pending_work(self) -> bool:
+        """Undecided, or decided but its event not yet published: what the sweep looks for."""
+        return not self.decided or self.notified_at is None
+
+    def public(self) -> dict[str, Any]:
+        """What the owner (``GET /files/{id}``) and the events see: never a URL or an owner id."""
+        fields: dict[str, Any] = {
+            "file_id": self.file_id, "key": self.key, "rule": self.rule, "filename": self.filename,
+            "content_type": self.content_type,
+            "size": self.size if self.size is not None else self.declared_size,
+            "status": self.status.value, "created_at": self.created_at,
+        }
+        if self.reason is not None:
+            fields["reason"] = self.reason.value
+        if self.verified_at is not None:
+            fields["verified_at"] = self.verified_at
+        return fields
+
+
+def new_record(*, file_id: str, key: str, rule: str, owner_sub: str, owner_org_id: str | None, filename: str,
+               content_type: str, declared_size: int, now: int) -> FileRecord:
+    """The record the upload mint writes, before the browser has sent a byte."""
+    return FileRecord(file_id=file_id, key=key, rule=rule, owner_sub=owner_sub, owner_org_id=owner_org_id,
+                      filename=filename, content_type=content_type, declared_size=declared_size,
+                      status=Status.AWAITING_UPLOAD, created_at=now, updated_at=now,
+                      expires_at=now + UNUSED_RECORD_SECONDS)
+
+
+def _moved(record: FileRecord, to: Status, now: int, **changes: Any) -> FileRecord:
+    if record.status not in ENTERED_FROM[to]:
+        raise TransitionRefused(f"{record.file_id}: {record.status.value} cannot become {to.value}")
+    return replace(record, status=to, updated_at=now, **changes)
+
+
+def start_verifying(record: FileRecord, *, now: int) -> FileRecord:
+    return _moved(record, Status.VERIFYING, now)
+
+
+def mark_clean(record: FileRecord, *, now: int, size: int, detected_type: str, sha256: str,
+               scan_verdict: str | None) -> FileRecord:
+    """``scan_verdict`` is None only where scanning is off (``scanning: none``)."""
+    # A decided record is kept (no TTL): it stands for a file that exists.
+    return _moved(record, Status.CLEAN, now, size=size, detected_type=detected_type, sha256=sha256,
+                  scan_verdict=scan_verdict, verified_at=now, expires_at=None, reason=None)
+
+
+def mark_rejected(record: FileRecord, *, now: int, reason: RejectReason, size: int | None = None,
+                  detected_type: str | None = None, sha256: str | None = None,
+                  scan_verdict: str | None = None) -> FileRecord:
+    return _moved(record, Status.REJECTED, now, reason=reason, size=size, detected_type=detected_type,
+                  sha256=sha256, scan_verdict=scan_verdict, verified_at=now, expires_at=None)
+
+
+#: The event published when a record is decided, by status (docs/verification.md).
+DETAIL_TYPES: dict[Status, str] = {Status.CLEAN: "File Verified", Status.REJECTED: "File Rejected"}
+
+_REASON_TEXT: dict[RejectReason, str] = {
+    RejectReason.TYPE_MISMATCH: "its content is not the declared type",
+    RejectReason.SIZE_MISMATCH: "its size is not the declared size, or over the limit",
+    RejectReason.ACTIVE_CONTENT: "it carries active content (scripts, macros, embedded files)",
+    RejectReason.MALWARE: "the malware scan found a threat",
+    RejectReason.SCAN_FAILED: "it could not be verified",
+    RejectReason.UNSUPPORTED: "its type cannot be verified",
+}
+
+
+def reason_text(reason: RejectReason | None) -> str:
+    """Plain words for a rejection reason (safe to show the owner)."""
+    return _REASON_TEXT.get(reason, "it could not be verified") if reason is not None else "it could not be verified"
+
+
+def downloadable(record: FileRecord | None, key: str) -> FileRecord:
+    """The record when ``key`` may be served (its record is ``clean``); else the ``Refusal``.
+
+    No record, or a record for another key, is 404 (fail closed: nothing is served that the
+    verifier did not pass); not yet decided is a retryable 409; rejected is 403.
+    """
+    if record is None or record.key != key:
+        raise Refusal(Reason.NO_SUCH_FILE, "no such file")
+    if record.status is Status.CLEAN:
+        return record
+    if record.status is Status.REJECTED:
+        raise Refusal(Reason.FILE_REJECTED, f"the file was rejected: {reason_text(record.reason)}")
+    raise Refusal(Reason.FILE_NOT_READY, "the file is not verified yet; retry shortly")
+
+
+def owned_by(record: FileRecord, rules: dict[str, Rule], identity: Identity) -> bool:
+    """True when ``identity`` is the record's owner: the one whose claims put its key in its rule."""
+    rule = rules.get(record.rule)
+    return rule is not None and key_in_rule(rule, identity, record.key)

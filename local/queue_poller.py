@@ -1,0 +1,202 @@
+"""What Lambda's SQS event source mapping does for the verifier, on 127.0.0.1.
+
+A process of the local mode (``python -m local.queue_poller``) with the verifier's environment
+(``stacks.lambda_settings.verifier_environment``, pointed at the local services, with the
+verifier's own S3 user). One execution environment, one batch at a time:
+
+* receive up to ``--batch-size`` (10) messages from the verification queue (long poll, 1 s);
+* invoke ``filegate.handlers.verifier.handler`` with an SQS event (``Records`` as Lambda builds
+  them: ``messageId``, ``receiptHandle``, ``body``, ``attributes`` with ``ApproximateReceiveCount``,
+  ``eventSource: aws:sqs``, ``eventSourceARN``, ``awsRegion``...) and a Lambda context;
+* ``ReportBatchItemFailures``: delete the messages the handler did not name in
+  ``batchItemFailures``; the named ones stay in flight and come back when their visibility
+  timeout ends. An item identifier that names no message of the batch, a malformed response or
+  an exception (an unhandled Lambda error) fails the whole batch, as Lambda does;
+* after ``maxReceiveCount`` receives SQS itself (moto) moves a message to the dead-letter queue
+  (the queue's ``RedrivePolicy``), as in AWS.
+
+Every ``--sweep-seconds`` it also invokes ``filegate.handlers.sweep.handler`` with a scheduled
+event, as the stack's EventBridge schedule does (when that handler exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ACCOUNT = "000000000000"
+
+
+class LambdaContext:
+    """What the Lambda runtime passes as ``context`` (the fields Powertools reads)."""
+
+    memory_limit_in_mb = 1024
+    function_version = "$LATEST"
+
+    def __init__(self, function: str, timeout_seconds: float) -> None:
+        self.function_name = f"filegate-local-{function}"
+        self.invoked_function_arn = f"arn:aws:lambda:local:{ACCOUNT}:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self.log_stream_name = "local"
+        self.aws_request_id = str(uuid.uuid4())
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def sqs_record(message: Any, *, queue_arn: str, region: str) -> dict[str, Any]:
+    """One received message as Lambda hands it to the function."""
+    attributes = message.get("Attributes", {})
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {name: str(attributes[name]) for name in (
+            "ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp")
+            if name in attributes},
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def failed_ids(result: Any, batch_ids: set[str]) -> set[str]:
+    """The messages to keep: those named in ``batchItemFailures``, or the whole batch when the
+    response is not a valid partial-batch response (Lambda's rule)."""
+    if result is None:
+        return set()
+    if not isinstance(result, dict):
+        return set(batch_ids)
+    failures = result.get("batchItemFailures", [])
+    if not isinstance(failures, list):
+        return set(batch_ids)
+    named: set[str] = set()
+    for failure in failures:
+        ident = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not ident or ident not in batch_ids:
+            return set(batch_ids)
+        named.add(str(ident))
+    return named
+
+
+def scheduled_event(region: str, rule: str) -> dict[str, Any]:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": ACCOUNT, "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
+            "resources": [f"arn:aws:events:{region}:{ACCOUNT}:rule/{rule}"], "detail": {}}
+
+
+class Poller:
+    def __init__(self, runtime: dict[str, Any], *, batch_size: int, timeout_seconds: float,
+                 handler: Callable[[dict[str, Any], Any], Any],
+                 sweep: Callable[[dict[str, Any], Any], Any] | None, sweep_seconds: float) -> None:
+        self.region = runtime["region"]
+        queues = runtime["queues"]
+        self.queue_url = queues["verification"]["url"]
+        self.queue_arn = queues["verification"]["arn"]
+        self.sweep_rule = f"{runtime['prefix']}-sweep"
+        self.sqs = boto3.session.Session().client("sqs", endpoint_url=runtime["aws"], region_name=self.region)
+        self.batch_size = batch_size
+        self.timeout_seconds = timeout_seconds
+        self.handler = handler
+        self.sweep = sweep
+        self.sweep_seconds = sweep_seconds
+        self.stop = threading.Event()
+
+    @staticmethod
+    def log(level: str, message: str, **fields: Any) -> None:
+        print(json.dumps({"level": level, "message": f"event source mapping: {message}", **fields}), flush=True)
+
+    def once(self) -> int:
+        response = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=self.batch_size,
+                                            WaitTimeSeconds=1, AttributeNames=["All"], MessageAttributeNames=["All"])
+        messages = response.get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [sqs_record(message, queue_arn=self.queue_arn, region=self.region)
+                             for message in messages]}
+        batch_ids = {message["MessageId"] for message in messages}
+        started = time.monotonic()
+        try:
+            result = self.handler(event, LambdaContext("verifier", self.timeout_seconds))
+        except Exception as error:  # an unhandled Lambda error: the whole batch comes back later
+            self.log("error", "verifier raised; the batch returns after its visibility timeout",
+                     error=f"{type(error).__name__}: {error}", trace=traceback.format_exc(limit=5))
+            return len(messages)
+        keep = failed_ids(result, batch_ids)
+        done = [message for message in messages if message["MessageId"] not in keep]
+        if done:
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]} for index, message in enumerate(done)])
+        self.log("info", "batch", received=len(messages), deleted=len(done), failed=len(keep),
+                 ms=round((time.monotonic() - started) * 1000, 1))
+        return len(messages)
+
+    def run(self) -> None:
+        next_sweep = time.monotonic() + self.sweep_seconds
+        while not self.stop.is_set():
+            try:
+                self.once()
+            except Exception as error:  # moto unreachable for a moment: try again
+                self.log("error", "polling failed", error=f"{type(error).__name__}: {error}")
+                self.stop.wait(0.5)
+            if self.sweep is not None and time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + self.sweep_seconds
+                try:
+                    self.sweep(scheduled_event(self.region, self.sweep_rule), LambdaContext("sweep", 60))
+                except Exception as error:
+                    self.log("error", "sweep raised", error=f"{type(error).__name__}: {error}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="local SQS event source mapping for the verifier (run by `python -m local`)")
+    parser.add_argument("--runtime", type=Path, required=True)
+    parser.add_argument("--batch-size", type=int, default=10)
+    parser.add_argument("--timeout-seconds", type=float, default=60.0, help="the verifier's Lambda timeout")
+    parser.add_argument("--sweep-seconds", type=float, default=60.0)
+    parser.add_argument("--ready-file", type=Path, help="written once the handlers are imported")
+    args = parser.parse_args(argv)
+    runtime = json.loads(args.runtime.read_text())
+    # Imported as Lambda would at cold start: a missing or broken handler fails the local mode's start.
+    verifier = importlib.import_module("filegate.handlers.verifier").handler
+    try:
+        sweep = importlib.import_module("filegate.handlers.sweep").handler
+    except ModuleNotFoundError as error:
+        if error.name != "filegate.handlers.sweep":
+            raise
+        sweep = None
+    if args.ready_file:
+        args.ready_file.write_text(str(os.getpid()))
+    poller = Poller(runtime, batch_size=args.batch_size, timeout_seconds=args.timeout_seconds, handler=verifier,
+                    sweep=sweep, sweep_seconds=args.sweep_seconds)
+
+    def on_signal(_signum: int, _frame: object) -> None:
+        poller.stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(f"local event source mapping for the verifier (pid {os.getpid()}; queue {poller.queue_url}; "
+          f"sweep {f'every {args.sweep_seconds:.0f} s' if sweep else 'absent'})", flush=True)
+    poller.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

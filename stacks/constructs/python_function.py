@@ -1,0 +1,44 @@
+"""One filegate Lambda: Python 3.13 on arm64, bundled without Docker, traced, JSON logs in its
+own encrypted log group. The API and the verification constructs build theirs here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.lambda_bundling import RUNTIME, LambdaBundle, lambda_code
+
+
+def filegate_function(
+    scope: Construct, name: str, *, handler: str, role: iam.Role, environment: dict[str, str],
+    requirements: tuple[Any, ...], memory_mb: int, timeout: Duration, reserved_concurrency: int | None,
+    log_retention: logs.RetentionDays, log_key: kms.IKey, removal_policy: RemovalPolicy, **options: Any,
+) -> lambda_.Function:
+    """``<name>Function`` and ``<name>Logs`` in ``scope``; ``options`` go to ``lambda_.Function``."""
+    log_group = logs.LogGroup(scope, f"{name}Logs", retention=log_retention, encryption_key=log_key,
+                              removal_policy=removal_policy)
+    function = lambda_.Function(
+        scope, f"{name}Function",
+        description=f"filegate: {handler}",
+        runtime=RUNTIME,
+        architecture=lambda_.Architecture.ARM_64,
+        handler=handler,
+        code=lambda_code(LambdaBundle(entry_module=handler.rsplit(".", 1)[0], requirements=requirements)),
+        role=role,
+        memory_size=memory_mb,
+        timeout=timeout,
+        environment=environment,
+        log_group=log_group,
+        logging_format=lambda_.LoggingFormat.JSON,
+        tracing=lambda_.Tracing.ACTIVE,
+        reserved_concurrent_executions=reserved_concurrency,
+        **options,
+    )
+    log_group.grant_write(role)
+    return function
