@@ -200,8 +200,9 @@ VISIBILITY_TIMEOUT_FACTOR = 6
 #: What the verifier needs whatever the file: the runtime, boto3, Powertools, pypdf and Pillow.
 VERIFIER_BASELINE_MB = 256
 #: A decoded image at the content checks' pixel bound (``filegate.domain.content.MAX_IMAGE_PIXELS``,
-#: 50 MP x 4 bytes, about 200 MB), whatever the size of the compressed file.
-VERIFIER_DECODE_MB = 256
+#: 50 MP x 4 bytes, about 200 MB) and its re-encoding: a 49 MP RGBA PNG peaked at 409 MB RSS in a
+#: review, whatever the size of the compressed file.
+VERIFIER_DECODE_MB = 450
 #: Copies of a file the verifier may hold at once: the upload, the served (re-encoded) bytes, and
 #: the parsers' working sets (pypdf objects, inflated OOXML parts).
 VERIFIER_COPIES_IN_MEMORY = 6

@@ -889,3 +889,81 @@ def test_pypdf_warnings_about_a_file_never_reach_the_logs(caplog: pytest.LogCapt
         inspect(data, s.PDF)
     # Then nothing pypdf said was logged
     assert not [record for record in caplog.records if record.name.startswith("pypdf")]
+
+
+# --- review of issue 8: what else a document or image can smuggle ---------------------------------
+
+def _inspect(data: bytes, declared: str) -> Inspection:
+    return inspect_content(data, declared_type=declared, declared_size=len(data), max_bytes=len(data) + 1)
+
+
+def _docx_with(part: str, data: bytes, *, relationship: str, content_type: tuple[str, str] | None = None,
+               target_mode: str | None = None, target: str | None = None) -> bytes:
+    parts = s.ooxml_parts(s.DOCX)
+    defaults = {content_type[0]: content_type[1]} if content_type else None
+    parts["[Content_Types].xml"] = s.content_types(
+        {"word/document.xml": "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"},
+        defaults)
+    parts["word/_rels/document.xml.rels"] = s.relationships([(relationship, target or part.split("/", 1)[1],
+                                                              target_mode)])
+    if target_mode is None:
+        parts[part] = data
+    return s.zip_bytes(parts)
+
+
+RTF_OBJECT = rb"{\rtf1{\object\objautlink\objupdate{\*\objclass Package}{\*\objdata 0105000002000000}}}"
+
+
+@pytest.mark.parametrize(("part", "data", "relationship", "content_type"), [
+    ("word/afchunk.rtf", RTF_OBJECT, "aFChunk", ("rtf", "application/rtf")),
+    ("word/afchunk.mht", b"MIME-Version: 1.0\r\n\r\n<html><script>alert(1)</script></html>", "aFChunk",
+     ("mht", "message/rfc822")),
+    ("word/page.html", b"<html><script>alert(1)</script></html>", "aFChunk", ("html", "text/html")),
+    ("word/sub.docx", b"PK\x03\x04", "subDocument", None),
+    ("word/media/x.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504), "image", ("bin", "image/png")),
+    ("word/media/y.png", b"MZ\x90\x00" + bytes(60), "image", None),
+])
+def test_review_imported_chunks_and_hidden_executables_in_a_docx_are_active_content(
+        part: str, data: bytes, relationship: str, content_type: tuple[str, str] | None) -> None:
+    # Given a DOCX that pulls in RTF (with an OLE \object), MHTML or HTML through altChunk, a
+    # sub-document, or a part that is an OLE compound file or an executable under a media name
+    docx = _docx_with(part, data, relationship=relationship, content_type=content_type)
+    # Then it is refused
+    assert _inspect(docx, s.DOCX).reason is RejectReason.ACTIVE_CONTENT
+
+
+@pytest.mark.parametrize(("target", "refused"), [
+    ("https://example.org/cv", False), ("mailto:hr@example.org", False),
+    ("file://\\\\evil\\share\\x.exe", True), ("ms-msdt:/id PCWDiagnostic", True), ("search-ms:query=cv", True),
+    ("smb://evil/share", True), ("javascript:alert(1)", True), ("\\\\evil\\share", True),
+])
+def test_review_external_links_may_only_be_http_https_or_mailto(target: str, refused: bool) -> None:
+    # Given a DOCX hyperlink, and a PDF link, to each target
+    docx = _docx_with("word/x", b"", relationship="hyperlink", target_mode="External", target=target)
+    pdf = s.pdf(page_extra=b"/Annots [6 0 R]", extra_objects=[
+        b"<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] /A << /S /URI /URI ("
+        + target.encode().replace(b"\\", b"\\\\") + b") >> >>"])  # a PDF literal string escapes backslashes
+    # Then both are refused exactly when the scheme could start a local handler or run script
+    for data, declared in ((docx, s.DOCX), (pdf, s.PDF)):
+        reason = _inspect(data, declared).reason
+        assert (reason is RejectReason.ACTIVE_CONTENT) is refused, (target, declared, reason)
+
+
+def test_review_html_right_after_the_pdf_header_is_a_type_mismatch() -> None:
+    pdf = s.pdf()
+    first_line = pdf.index(b"\n") + 1
+    polyglot = pdf[:first_line] + b"<html><body><script>alert(1)</script></body></html>\n" + pdf[first_line:]
+    assert _inspect(polyglot, s.PDF).reason is RejectReason.TYPE_MISMATCH
+
+
+@pytest.mark.parametrize("fmt", [s.JPEG, s.WEBP])
+def test_review_an_embedded_colour_profile_never_reaches_the_served_bytes(fmt: str) -> None:
+    # Given an image whose ICC profile field carries an HTML payload (copied verbatim before)
+    payload = b"<html><script>alert(document.domain)</script></html>" * 50
+    image = Image.new("RGB", (16, 16), (200, 10, 10))
+    out = io.BytesIO()
+    image.save(out, {s.JPEG: "JPEG", s.WEBP: "WEBP"}[fmt], icc_profile=payload)
+    # When it is checked / Then it passes, re-encoded without any profile or payload
+    result = _inspect(out.getvalue(), fmt)
+    assert result.reason is None
+    assert b"<script" not in result.served and "icc_profile" not in Image.open(io.BytesIO(result.served)).info

@@ -8,6 +8,8 @@ from typing import Any
 import boto3
 import pytest
 from conftest import BACKEND_ARN, FILES_TABLE, REGION, Minting, api_event, body, careers, put_record
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 FILE_ID = "0123456789abcdef0123456789abcdef"
 ALICE_CV = f"private/users/alice/cv/{FILE_ID}.pdf"
@@ -116,3 +118,35 @@ def test_each_read_writes_one_audit_record(minting: Minting, logs: list[str]) ->
     assert [(audit["event"], audit["action"], audit["status"]) for audit in audits] == [
         ("read", "file", 200), ("refusal", "file", 404)]
     assert audits[0]["key"] == ALICE_CV and audits[1]["key"] is None  # a stranger's probe logs no key
+
+
+#: The groups each generated claim grants, as the design states them (None: refused outright).
+GRANTED: dict[str, set[str] | None] = {"[careers]": {"careers"}, "[org]": {"org"}, "[careers org]": {"careers", "org"},
+                                       "[]": set(), '["careers"]': None, "x y": None}
+_ids = st.one_of(st.just(FILE_ID), st.just(ORG_FILE_ID), st.from_regex(r"[0-9a-f]{32}", fullmatch=True),
+                 st.text(max_size=40), st.sampled_from(["", "..", "%2e%2e", FILE_ID.upper(), FILE_ID + ".pdf",
+                                                        "../" + FILE_ID, FILE_ID + "/x"]))
+_claims = st.one_of(st.none(), st.fixed_dictionaries({
+    "sub": st.one_of(st.sampled_from(["alice", "bob", "carol", "mallory"]), st.text(max_size=12)),
+    "cognito:groups": st.sampled_from(["[careers]", "[org]", "[careers org]", "[]", '["careers"]', "x y"]),
+}, optional={"org_id": st.sampled_from(["acme", "evil", "", "../acme"])}))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(file_id=_ids, claims=_claims)
+def test_review_only_the_owner_ever_learns_a_file_exists(minting: Minting, file_id: str,
+                                                         claims: dict[str, Any] | None) -> None:
+    # Given Alice's CV and Acme's registration
+    put_record(ALICE_CV, status="clean")
+    put_record(ACME_REGISTRATION, rule="business-registration", owner_sub="bob", owner_org_id="acme")
+    # When anyone asks for any id (path text included)
+    response = minting.file(api_event(f"/files/{file_id}", claims=claims, method="GET"))
+    # Then nothing a client sends is a 5xx, and a 200 goes only to an owner, by the design's rule:
+    # Alice for her CV (a careers member), a member of org acme for Acme's registration
+    assert 200 <= response["statusCode"] < 500, response["body"]
+    if response["statusCode"] == 200:
+        caller = claims or {}
+        groups = GRANTED.get(caller.get("cognito:groups", "[]")) or set()
+        owner = ((file_id == FILE_ID and caller.get("sub") == "alice" and "careers" in groups)
+                 or (file_id == ORG_FILE_ID and caller.get("org_id") == "acme" and "org" in groups))
+        assert owner and body(response)["file_id"] == file_id, (file_id, claims)

@@ -183,6 +183,24 @@ def test_mark_notified_happens_once_and_only_when_decided(table: FilesTable) -> 
     assert stored is not None and stored.notified_at == 1_800_000_003 and not stored.has_pending_work
 
 
+def test_a_clean_record_keeps_the_version_it_serves_private(table: FilesTable) -> None:
+    # Given a record promoted clean, with the final-key version the promotion wrote
+    record = fresh()
+    table.put_new(record)
+    clean = mark_clean(record, now=1_800_000_002, size=10, detected_type="application/pdf", sha256="0" * 64,
+                       scan_verdict="NO_THREATS_FOUND", served_version_id="v-served")
+    assert table.transition(record, clean)
+    # Then the table keeps it (as a string attribute), but no public view shows it
+    stored = table.get(record.file_id)
+    assert stored is not None and stored.served_version_id == "v-served"
+    assert get_item(record.file_id)["served_version_id"] == "v-served"  # type: ignore[index]
+    assert "served_version_id" not in stored.public()
+    assert stored.public() == replace(stored, served_version_id=None).public()
+    # And an item written before the field existed reads back without it
+    legacy = to_item(replace(clean, served_version_id=None))
+    assert "served_version_id" not in legacy and from_item(legacy).served_version_id is None
+
+
 def test_a_missing_table_is_unavailable_not_absent(table: FilesTable) -> None:
     boto3.client("dynamodb", region_name=REGION).delete_table(TableName=FILES_TABLE)
     with pytest.raises(FilesTableUnavailable):

@@ -515,6 +515,47 @@ class TestCrashes:
         assert checker.versions(QUARANTINED_CV) == []
         assert [e["detail-type"] for e in published_events()] == ["File Verified"]
 
+    def test_a_version_that_loses_and_crashes_after_its_copy_is_taken_back_on_retry(
+            self, verifying: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Given two POSTs of different clean PDFs (same size) to the same quarantine key
+        checker: Verifying = verifying(scanning="guardduty")
+        first, second = samples.pdf(text="first!!"), samples.pdf(text="second!")
+        assert len(first) == len(second) and first != second
+        put_record(CV, status="verifying", size=len(first))
+        v1, e1 = checker.quarantine(CV, first)
+        v2, e2 = checker.quarantine(CV, second)
+        from filegate.handlers import verifier
+        objects = verifier.runtime().verifier.objects
+        real_copy = objects.promote_copy
+        state = {"crashed": False}
+
+        def other_wins_then_crash_after_copy(source_key: str, **kwargs: Any) -> Any:
+            if state["crashed"]:
+                return real_copy(source_key, **kwargs)
+            state["crashed"] = True
+            # ... the second version's worker copies and decides (recording the version it wrote)
+            # while the first is copying ...
+            won = real_copy(source_key, **{**kwargs, "version_id": v2, "etag": e2})
+            put_record(CV, status="clean", size=len(second), sha256=hashlib.sha256(second).hexdigest(),
+                       served_version_id=won)
+            # ... then the first version's copy lands on top, and its worker dies before anything else
+            real_copy(source_key, **kwargs)
+            raise RuntimeError("crash right after the losing copy")
+
+        monkeypatch.setattr(objects, "promote_copy", other_wins_then_crash_after_copy)
+        event = scan_result(QUARANTINED_CV, version_id=v1, etag=e1)
+        # When the first version's verdict fails once, then is delivered again (SQS's retry)
+        assert checker.deliver(event) == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
+        assert checker.deliver(event) == {"batchItemFailures": []}
+        # Then the bytes served are the ones the record describes, and only they are at the final key
+        item = record(CV)
+        assert item["status"] == "clean" and item["sha256"] == hashlib.sha256(second).hexdigest()
+        assert hashlib.sha256(checker.read(CV)).hexdigest() == item["sha256"]
+        assert len(checker.versions(CV)) == 1
+        # And the winner's record is finished: quarantine emptied, announced once
+        assert checker.versions(QUARANTINED_CV) == []
+        assert [e["detail-type"] for e in published_events()] == ["File Verified"]
+
 
 def test_the_whole_flow_from_mint_to_download(verifying: Any, minting: Minting) -> None:
     # Given Alice mints an upload and her browser posts the file

@@ -12,6 +12,7 @@
 Copies never carry tags (``TaggingDirective=REPLACE`` with none): the verdict lives in the record,
 and no tag permission is needed.
 - ``delete_all_versions``: every version and delete marker of one exact key.
+- ``delete_other_versions``: the same, but for one version kept (the one a clean record serves).
 
 The client is built once per execution environment (``s3_client``): SigV4, an explicit region,
 the configured addressing style, standard retries.
@@ -186,8 +187,17 @@ class ObjectStore:
 
     def delete_all_versions(self, key: str) -> int:
         """Delete every version and delete marker of exactly ``key``; the number deleted."""
+        return self._delete_versions(key, keep=None)
+
+    def delete_other_versions(self, key: str, keep: str) -> int:
+        """Delete every version and delete marker of exactly ``key`` but version ``keep`` (which
+        thereby is the current one); the number deleted."""
+        return self._delete_versions(key, keep=keep)
+
+    def _delete_versions(self, key: str, *, keep: str | None) -> int:
         versions, markers = self._listing(key)
-        targets = [{"Key": key, "VersionId": str(item["VersionId"])} for item in [*versions, *markers]]
+        targets = [{"Key": key, "VersionId": str(item["VersionId"])} for item in [*versions, *markers]
+                   if keep is None or str(item["VersionId"]) != keep]
         for start in range(0, len(targets), _DELETE_BATCH):
             batch = targets[start:start + _DELETE_BATCH]
             response = self._client.delete_objects(Bucket=self.bucket,

@@ -75,6 +75,10 @@ class FileRecord:
     expires_at: int | None = None
     #: When the record's outcome event was published (decided records only).
     notified_at: int | None = None
+    #: The final key's version the winning promotion wrote (clean records; not public). Every other
+    #: version of the final key is a promotion that lost or crashed, and ``finish`` deletes it.
+    #: None for records written before this field existed, or where S3 returned no version id.
+    served_version_id: str | None = None
 
     @property
     def decided(self) -> bool:
@@ -120,11 +124,13 @@ def start_verifying(record: FileRecord, *, now: int) -> FileRecord:
 
 
 def mark_clean(record: FileRecord, *, now: int, size: int, detected_type: str, sha256: str,
-               scan_verdict: str | None) -> FileRecord:
-    """``scan_verdict`` is None only where scanning is off (``scanning: none``)."""
+               scan_verdict: str | None, served_version_id: str | None = None) -> FileRecord:
+    """``scan_verdict`` is None only where scanning is off (``scanning: none``);
+    ``served_version_id`` is the final key's version holding the bytes ``sha256`` describes."""
     # A decided record is kept (no TTL): it stands for a file that exists.
     return _moved(record, Status.CLEAN, now, size=size, detected_type=detected_type, sha256=sha256,
-                  scan_verdict=scan_verdict, verified_at=now, expires_at=None, reason=None)
+                  scan_verdict=scan_verdict, verified_at=now, expires_at=None, reason=None,
+                  served_version_id=served_version_id)
 
 
 def mark_rejected(record: FileRecord, *, now: int, reason: RejectReason, size: int | None = None,
@@ -168,6 +174,8 @@ def downloadable(record: FileRecord | None, key: str) -> FileRecord:
 
 
 def owned_by(record: FileRecord, rules: dict[str, Rule], identity: Identity) -> bool:
-    """True when ``identity`` is the record's owner: the one whose claims put its key in its rule."""
+    """True when ``identity`` is the record's owner: the one whose claims put its key in its rule,
+    while the rule still admits it (a member removed from the org group keeps an ``org_id``
+    claim at some issuers; that alone must not show the org's files)."""
     rule = rules.get(record.rule)
-    return rule is not None and key_in_rule(rule, identity, record.key)
+    return rule is not None and rule.admits(identity.groups) and key_in_rule(rule, identity, record.key)

@@ -7,8 +7,10 @@ checks are ``filegate.domain.content``'s ``inspect_content`` and ``decide``, pas
 Every step is safe to repeat, and the steps are ordered so that a crash anywhere, retried from
 the top, converges on one outcome:
 
-- clean: copy (or put the re-encoded bytes) to the final key → record ``clean`` (conditional)
-  → delete every quarantine version → publish ``File Verified`` → ``notified_at``.
+- clean: copy (or put the re-encoded bytes) to the final key → record ``clean`` (conditional,
+  with the final-key version it wrote, ``served_version_id``) → delete every other final-key
+  version (a losing or crashed promotion's copy) and every quarantine version → publish
+  ``File Verified`` → ``notified_at``.
 - rejected: copy to ``rejected/<key>`` → record ``rejected`` (conditional) → delete every final-key
   version (a crashed promotion's copy) and every quarantine version → publish ``File Rejected``
   → ``notified_at``.
@@ -17,7 +19,9 @@ A crash after the copy and before the record write leaves the file at its final 
 undecided record only until the retry (downloads refuse it meanwhile: the record is not clean).
 A record already decided is only *finished* (deletes, event), never decided again. A record that
 another worker decided first wins: a promotion that loses to a rejection deletes the final key,
-one that loses to another clean version of the upload deletes the version it wrote.
+one that loses to another clean version of the upload deletes the version it wrote, and whatever
+it left there by crashing first is deleted by ``finish`` (every final-key version but the record's
+``served_version_id``; a record written before that field existed keeps only the former).
 Nothing is promoted without a record whose key is the object's final key.
 """
 
@@ -133,6 +137,7 @@ class QuarantineStore(Protocol):
     def copy_to_rejected(self, source_key: str, *, version_id: str, etag: str, rejected_key: str) -> None: ...
     def versions(self, key: str) -> list[Any]: ...
     def delete_all_versions(self, key: str) -> int: ...
+    def delete_other_versions(self, key: str, keep: str) -> int: ...
 
 
 class EventPublisher(Protocol):
@@ -258,7 +263,7 @@ class Verifier:
             written = self.objects.promote_bytes(record.key, inspection.served, headers)
         after = mark_clean(record, now=self._now(), size=len(inspection.served),
                            detected_type=inspection.detected_type or record.content_type,
-                           sha256=inspection.sha256, scan_verdict=verdict)
+                           sha256=inspection.sha256, scan_verdict=verdict, served_version_id=written)
         if self.records.transition(record, after):
             return self.finish(after)
         current = self.records.get(record.file_id)
@@ -306,6 +311,10 @@ class Verifier:
         successful run (a crash between publishing and ``notified_at`` publishes it again)."""
         if record.status is Status.REJECTED:
             self.objects.delete_all_versions(record.key)  # a promotion that lost, or crashed
+        elif record.served_version_id is not None:
+            # Only the version the record describes stays: any other is a promotion that lost to
+            # it, or crashed (before or after this one won) and was retried as a decided record.
+            self.objects.delete_other_versions(record.key, record.served_version_id)
         self.objects.delete_all_versions(quarantine_key(record.key))
         if record.notified_at is None:
             self.events.publish(DETAIL_TYPES[record.status], record.public())

@@ -51,8 +51,8 @@ def runtime() -> FilesRuntime:
 
 
 def caller() -> Identity:
-    """The token's caller (401 without one). A groups claim that cannot be read is not a 403
-    here: ownership does not depend on groups, and this route never says 403."""
+    """The token's caller (401 without one). A groups claim that cannot be read is a 404 here,
+    not a 403: this route never says whether a file exists."""
     try:
         return identify(app.current_event.raw_event, groups_claim=runtime().settings.groups)
     except Refusal as refusal:

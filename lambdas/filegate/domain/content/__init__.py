@@ -96,6 +96,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -152,6 +153,9 @@ __all__ = [
 
 #: Declared types with a checker here; every other type is ``unsupported``.
 SUPPORTED_TYPES: frozenset[str] = frozenset({PDF, DOC, DOCX, XLSX, PPTX, PNG, JPEG, GIF, WEBP})
+#: Markup a browser would render as HTML, near the start of a file that claims to be a PDF.
+_PDF_FIRST_OBJECT = re.compile(rb"\d+\s+\d+\s+obj\b")
+_HTML_MARKUP = re.compile(rb"<\s*(html|script|!doctype|body|head|iframe|svg|object|embed)\b", re.IGNORECASE)
 
 # Bounds: what a hostile file may make us do.
 MAX_IMAGE_PIXELS = 50_000_000  # a 48-megapixel phone photo passes; decoded RGB is ~150 MB
@@ -220,6 +224,11 @@ class _Checker:
         data = self.data
         if not _PDF_HEADER.match(data):
             raise _type_mismatch("pdf: no %PDF-1.x/2.x header at offset 0")
+        # Before its first object a PDF holds only its header and a binary comment: markup there
+        # is an HTML document wearing a PDF header (what a sniffing browser would render).
+        first_object = _PDF_FIRST_OBJECT.search(data, 0, 4096)
+        if _HTML_MARKUP.search(data, 0, first_object.start() if first_object else 1024):
+            raise _type_mismatch("pdf: HTML markup before the first object (a PDF/HTML polyglot)")
         if not data.rstrip(_PDF_TRAILING_WHITESPACE).endswith(b"%%EOF"):
             raise _type_mismatch("pdf: the last line is not %%EOF")
         from pypdf.errors import LimitReachedError

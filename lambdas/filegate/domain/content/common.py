@@ -5,6 +5,7 @@ Its own module so the package and the format modules share it without importing 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from filegate.domain.records import RejectReason
@@ -50,3 +51,20 @@ def _drain(stream: Any, limit: int | None = None) -> bytes:
             if len(kept) > limit:
                 raise _active("ooxml: XML part over its size bound")
     return bytes(kept)
+
+
+#: The only link schemes a document may point at: nothing that starts a local handler
+#: (ms-msdt:, search-ms:, file:, smb:) or runs script (javascript:, vbscript:, data:).
+LINK_SCHEMES = ("http://", "https://", "mailto:")
+
+
+def allowed_link(target: str) -> bool:
+    """True for an http(s) or mailto link, or one with no scheme at all (relative: it opens no
+    handler); never a UNC path (``\\\\host\\share`` leaks Windows credentials)."""
+    text = "".join(ch for ch in target if ord(ch) > 0x20).lower()
+    if text.startswith("\\\\"):
+        return False
+    # A colon before the first "/", "?" or "#" means a scheme (or a drive letter), however the
+    # text begins (a byte-order mark, odd characters): only the listed ones pass.
+    has_scheme = ":" in re.split(r"[/?#]", text, maxsplit=1)[0]
+    return not has_scheme or text.startswith(LINK_SCHEMES)

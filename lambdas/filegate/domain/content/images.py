@@ -151,13 +151,25 @@ def _webp_is_lossless(data: bytes) -> bool:
     return False
 
 
+def _to_srgb(image: PILImage.Image, icc: bytes) -> PILImage.Image:
+    """The pixels as sRGB, by the embedded profile; as stored when it cannot be applied."""
+    if image.mode not in ("RGB", "RGBA", "L"):
+        return image
+    try:
+        from PIL import ImageCms
+
+        converted = ImageCms.profileToProfile(image, ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+                                              ImageCms.createProfile("sRGB"), outputMode=image.mode)
+    except Exception:  # an unusable profile: drop it, keep the pixels
+        return image
+    return converted if converted is not None else image
+
+
 def _reencode(image: PILImage.Image, declared: str, data: bytes) -> bytes:
     from PIL import ImageOps
 
     params: dict[str, Any] = {}
     icc = image.info.get("icc_profile")
-    if icc:
-        params["icc_profile"] = icc
     if declared == JPEG:
         from PIL import JpegImagePlugin
 
@@ -175,6 +187,10 @@ def _reencode(image: PILImage.Image, declared: str, data: bytes) -> bytes:
         clean = image.copy()
         if "transparency" in image.info:
             params["transparency"] = image.info["transparency"]
+    if icc:
+        # An embedded profile is bytes of the uploader's choosing, copied verbatim otherwise (a
+        # payload can ride in it): convert the pixels to sRGB with it, and serve no profile.
+        clean = _to_srgb(clean, icc)
     clean.info = {}
     if declared == WEBP:
         if _webp_is_lossless(data):

@@ -13,7 +13,16 @@ import struct
 from typing import TYPE_CHECKING
 
 from filegate.domain import content
-from filegate.domain.content.common import DOCX, PPTX, XLSX, _active, _drain, _Refused, _type_mismatch
+from filegate.domain.content.common import (
+    DOCX,
+    PPTX,
+    XLSX,
+    _active,
+    _drain,
+    _Refused,
+    _type_mismatch,
+    allowed_link,
+)
 
 if TYPE_CHECKING:
     import zipfile
@@ -30,10 +39,17 @@ _OOXML_MAIN: dict[str, tuple[str, ...]] = {
            "application/vnd.ms-powerpoint.slideshow.macroenabled.main+xml"),
 }
 _OOXML_FORBIDDEN_CONTENT_TYPES = (b"macroenabled", b"vbaproject", b"vnd.ms-office.vba", b"activex", b"oleobject",
-                                  b"macrosheet", b"vnd.ms-excel.intlmacrosheet")
+                                  b"macrosheet", b"vnd.ms-excel.intlmacrosheet",
+                                  # Formats Word imports whole (altChunk): RTF carries OLE objects
+                                  # (\object), HTML and MHTML carry script.
+                                  b"rtf", b"text/html", b"xhtml", b"mhtml", b"message/rfc822", b"multipart/related")
 _OOXML_FORBIDDEN_RELATIONSHIPS = ("/vbaproject", "/wordvbadata", "/oleobject", "/package", "/control",
                                   "/activexcontrol", "/activexcontrolbinary", "/xlmacrosheet",
-                                  "/xlintlmacrosheet", "/keymapcustomizations")
+                                  "/xlintlmacrosheet", "/keymapcustomizations",
+                                  # Content imported from another document or loaded in a frame.
+                                  "/afchunk", "/subdocument", "/frame")
+#: Bytes that start an OLE compound file or a Windows executable: never inside a package part.
+_EMBEDDED_EXECUTABLE_HEADS = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"MZ")
 
 
 def _zip_directory_ends_file(data: bytes) -> bool:
@@ -136,9 +152,12 @@ def _ooxml_active(archive: zipfile.ZipFile, members: list[zipfile.ZipInfo], name
     for member in members:
         try:
             with archive.open(member) as stream:
+                head = stream.read(8)
                 _drain(stream)
         except Exception as error:
             raise _type_mismatch("ooxml: a member does not inflate with a correct CRC") from error
+        if head.startswith(_EMBEDDED_EXECUTABLE_HEADS):
+            raise _active("ooxml: a part is an OLE compound file or an executable")
 
 
 def _ooxml_part_names(names: dict[str, zipfile.ZipInfo]) -> None:
@@ -168,5 +187,9 @@ def _ooxml_relationships(archive: zipfile.ZipFile, names: dict[str, zipfile.ZipI
             kind = element.get("Type", "").lower()
             if kind.endswith(_OOXML_FORBIDDEN_RELATIONSHIPS):
                 raise _active("ooxml: macro, ActiveX, OLE or package relationship")
-            if element.get("TargetMode", "").lower() == "external" and not kind.endswith("/hyperlink"):
-                raise _active("ooxml: external relationship other than a hyperlink")
+            if element.get("TargetMode", "").lower() == "external":
+                if not kind.endswith("/hyperlink"):
+                    raise _active("ooxml: external relationship other than a hyperlink")
+                if not allowed_link(element.get("Target", "")):
+                    raise _active("ooxml: a hyperlink to a scheme other than http, https or mailto")
+

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from filegate.domain import content
-from filegate.domain.content.common import _active, _Refused, _type_mismatch, _unsupported
+from filegate.domain.content.common import _active, _Refused, _type_mismatch, _unsupported, allowed_link
 
 _PDF_FORBIDDEN = frozenset({
     "/JS", "/JavaScript", "/Launch", "/EmbeddedFile", "/EmbeddedFiles", "/EF", "/FileAttachment", "/RichMedia",
@@ -26,8 +26,6 @@ _PDF_FORBIDDEN = frozenset({
 #: about one MiB of compressed or image data in 200) only outside stream bodies.
 _PDF_RAW_SHORT = frozenset(name.encode() for name in _PDF_FORBIDDEN if len(name) < 6)
 _PDF_RAW_LONG = frozenset(name.encode() for name in _PDF_FORBIDDEN if len(name) >= 6)
-#: Link targets a reader would run or open locally (UNC paths leak Windows credentials).
-_PDF_FORBIDDEN_URI = ("javascript:", "vbscript:", "data:", "file:", "\\\\")
 # A PDF name: '/' then regular characters (anything but white space and delimiters).
 _PDF_NAME = re.compile(rb"/[^\x00\t\n\x0c\r ()<>\[\]{}/%]*")
 _PDF_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
@@ -156,7 +154,7 @@ def _forbidden_uri(value: Any) -> bool:
     except Exception:
         return True  # an unresolvable link target: fail closed
     text = target.decode("latin-1") if isinstance(target, bytes) else str(target)
-    return "".join(ch for ch in text if ord(ch) > 0x20).lower().startswith(_PDF_FORBIDDEN_URI)
+    return not allowed_link(text)
 
 
 def _outside_stream_bodies(data: bytes) -> bytes:
