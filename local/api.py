@@ -23,12 +23,10 @@ Run by ``python -m local`` with the Lambda's environment variables already set.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hmac
 import importlib
 import json
-import os
 import re
 import sys
 import threading
@@ -36,12 +34,11 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from local.httpserver import LocalRequestHandler, serve_until_signalled
+from local.httpserver import LocalRequestHandler, run_local_server
 from local.jwt_auth import AuthError, JwtAuthorizer, Verified
 
 USER_ROUTES: dict[tuple[str, str], str] = {
@@ -362,16 +359,7 @@ def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="filegate local API (run by `python -m local`)")
-    parser.add_argument("--runtime", type=Path, required=True, help="runtime.json written by the local mode")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    runtime = json.loads(args.runtime.read_text())
-    api = LocalApi(runtime)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(api))
-    print(f"local API on http://127.0.0.1:{args.port} (pid {os.getpid()})", flush=True)
-    serve_until_signalled(server)
-    return 0
+    return run_local_server(argv, name="local API", make_handler=lambda runtime: make_handler(LocalApi(runtime)))
 
 
 if __name__ == "__main__":

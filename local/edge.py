@@ -20,16 +20,12 @@ No cache, no WAF, no TLS, no HTTP/2: see local/README.md. Run by ``python -m loc
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import re
 import string
 import sys
 import time
 from http.cookies import CookieError, SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
@@ -38,7 +34,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local.cloudfront_verify import Denied, authorize, load_key_group, split_query
-from local.httpserver import LocalRequestHandler, serve_until_signalled
+from local.httpserver import LocalRequestHandler, run_local_server
 from stacks.edge_headers import REMOVED_ORIGIN_HEADERS, SECURITY_HEADERS
 
 #: The distribution's unsigned behaviour (stacks/constructs/delivery.py: PUBLIC_PATH_PATTERN).
@@ -215,15 +211,7 @@ def make_handler(edge: Edge) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="filegate local edge (run by `python -m local`)")
-    parser.add_argument("--runtime", type=Path, required=True, help="runtime.json written by the local mode")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    runtime = json.loads(args.runtime.read_text())
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(Edge(runtime)))
-    print(f"local edge on http://127.0.0.1:{args.port} (pid {os.getpid()})", flush=True)
-    serve_until_signalled(server)
-    return 0
+    return run_local_server(argv, name="local edge", make_handler=lambda runtime: make_handler(Edge(runtime)))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import signal
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
@@ -19,6 +24,20 @@ def serve_until_signalled(server: ThreadingHTTPServer) -> None:
     signal.signal(signal.SIGINT, stop)
     server.serve_forever(poll_interval=0.2)
     server.server_close()
+
+
+def run_local_server(argv: list[str] | None, *, name: str,
+                     make_handler: Callable[[dict[str, Any]], type[BaseHTTPRequestHandler]]) -> int:
+    """The ``main`` of a local server started by ``python -m local``: ``--runtime`` (runtime.json)
+    and ``--port``, bound to 127.0.0.1 only, served until signalled."""
+    parser = argparse.ArgumentParser(description=f"filegate {name} (run by `python -m local`)")
+    parser.add_argument("--runtime", type=Path, required=True, help="runtime.json written by the local mode")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(json.loads(args.runtime.read_text())))
+    print(f"{name} on http://127.0.0.1:{args.port} (pid {os.getpid()})", flush=True)
+    serve_until_signalled(server)
+    return 0
 
 
 class LocalRequestHandler(BaseHTTPRequestHandler):

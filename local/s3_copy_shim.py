@@ -25,15 +25,12 @@ Nothing else is emulated; the edge, the API, the scanner and the tests talk to r
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
-import os
 import re
 import sys
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from xml.sax.saxutils import escape
@@ -42,7 +39,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.httpserver import LocalRequestHandler, serve_until_signalled
+from local.httpserver import LocalRequestHandler, run_local_server
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
                         "upgrade", "content-length"})
@@ -228,15 +225,7 @@ def make_handler(shim: Shim) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="radosgw + CopyObject of encrypted objects (run by `python -m local`)")
-    parser.add_argument("--runtime", type=Path, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args(argv)
-    runtime = json.loads(args.runtime.read_text())
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(Shim(runtime)))
-    print(f"local S3 copy shim on http://127.0.0.1:{args.port} -> {runtime['s3']} (pid {os.getpid()})", flush=True)
-    serve_until_signalled(server)
-    return 0
+    return run_local_server(argv, name="local S3 copy shim", make_handler=lambda runtime: make_handler(Shim(runtime)))
 
 
 if __name__ == "__main__":

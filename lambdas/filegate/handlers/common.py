@@ -40,6 +40,7 @@ from filegate.domain.identity import Identity
 from filegate.domain.principals import principal_allowed
 from filegate.handlers.lambda_context import ensure_context
 from filegate.handlers.models import OnBehalfOf
+from filegate.settings import Settings
 
 SERVICE = "filegate"
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
@@ -155,18 +156,18 @@ def backend_identity(event: dict[str, Any], on_behalf_of: OnBehalfOf, allowed_ro
     return Identity(sub=on_behalf_of.sub, groups=frozenset(on_behalf_of.groups), claims=claims, principal=principal)
 
 
-def identify(event: dict[str, Any], on_behalf_of: OnBehalfOf | None = None, *,
-             groups_claim: GroupsClaim, backend_principals: Sequence[str] = ()) -> Identity:
+def identify(event: dict[str, Any], settings: Settings, on_behalf_of: OnBehalfOf | None = None) -> Identity:
     """The identity the rules are evaluated for, recorded in the request's audit context.
 
-    With ``on_behalf_of`` (the ``/backend/`` routes) the IAM caller must be one of
-    ``backend_principals`` (``FILEGATE_BACKEND_PRINCIPALS``); none listed means none allowed.
+    From the token's claims, groups read from the configured claim (``settings.groups``); with
+    ``on_behalf_of`` (the ``/backend/`` routes) the IAM caller must be one of
+    ``settings.backend_principals``; none listed means none allowed.
     """
     audit = current_audit()
     if on_behalf_of is not None:
-        identity = backend_identity(event, on_behalf_of, backend_principals)
+        identity = backend_identity(event, on_behalf_of, settings.backend_principals)
     else:
-        identity = jwt_identity(event, groups_claim)
+        identity = jwt_identity(event, settings.groups)
     audit.identity = identity
     return identity
 

@@ -55,7 +55,6 @@ from filegate.handlers.models import (
     CookiesResponse,
     DownloadRequest,
     DownloadResponse,
-    OnBehalfOf,
 )
 from filegate.handlers.openapi_docs import error_responses, success_response
 from filegate.settings import Settings
@@ -184,7 +183,7 @@ def mint_cookies(request: CookiesRequest, identity: Identity) -> Response[Cookie
     responses={200: success_response(DownloadResponse, "Signed URL"), **error_responses(404, 409)},
 )
 def create_download(body: DownloadRequest) -> Response[DownloadResponse]:
-    return mint_download(body, caller())
+    return mint_download(body, identify(app.current_event.raw_event, runtime().settings))
 
 
 @app.post(
@@ -193,7 +192,7 @@ def create_download(body: DownloadRequest) -> Response[DownloadResponse]:
     responses={200: success_response(CookiesResponse, "Signed cookies"), **error_responses()},
 )
 def create_download_cookies(body: CookiesRequest) -> Response[CookiesResponse]:
-    return mint_cookies(body, caller())
+    return mint_cookies(body, identify(app.current_event.raw_event, runtime().settings))
 
 
 @app.post(
@@ -202,14 +201,7 @@ def create_download_cookies(body: CookiesRequest) -> Response[CookiesResponse]:
     responses={200: success_response(DownloadResponse, "Signed URL"), **error_responses(404, 409)},
 )
 def create_backend_download(body: BackendDownloadRequest) -> Response[DownloadResponse]:
-    return mint_download(body, caller(body.on_behalf_of))
-
-
-def caller(on_behalf_of: OnBehalfOf | None = None) -> Identity:
-    """Who the rules are evaluated for: the token's caller, or whom a listed backend acts for."""
-    settings = runtime().settings
-    return identify(app.current_event.raw_event, on_behalf_of, groups_claim=settings.groups,
-                    backend_principals=settings.backend_principals)
+    return mint_download(body, identify(app.current_event.raw_event, runtime().settings, body.on_behalf_of))
 
 
 def _backend_principals() -> tuple[str, ...]:

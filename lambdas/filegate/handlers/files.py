@@ -54,7 +54,7 @@ def caller() -> Identity:
     """The token's caller (401 without one). A groups claim that cannot be read is a 404 here,
     not a 403: this route never says whether a file exists."""
     try:
-        return identify(app.current_event.raw_event, groups_claim=runtime().settings.groups)
+        return identify(app.current_event.raw_event, runtime().settings)
     except Refusal as refusal:
         if refusal.code is ErrorCode.UNAUTHENTICATED:
             raise

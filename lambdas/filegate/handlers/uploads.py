@@ -33,7 +33,7 @@ from filegate.handlers.common import (
     new_resolver,
     success,
 )
-from filegate.handlers.models import BackendUploadRequest, OnBehalfOf, UploadRequest, UploadResponse
+from filegate.handlers.models import BackendUploadRequest, UploadRequest, UploadResponse
 from filegate.handlers.openapi_docs import error_responses, success_response
 from filegate.settings import Settings
 
@@ -101,7 +101,7 @@ def mint_upload(request: UploadRequest, identity: Identity) -> Response[UploadRe
     responses={201: success_response(UploadResponse, "Presigned POST"), **error_responses(413, 415)},
 )
 def create_upload(body: UploadRequest) -> Response[UploadResponse]:
-    return mint_upload(body, caller())
+    return mint_upload(body, identify(app.current_event.raw_event, runtime().settings))
 
 
 @app.post(
@@ -111,14 +111,7 @@ def create_upload(body: UploadRequest) -> Response[UploadResponse]:
     responses={201: success_response(UploadResponse, "Presigned POST"), **error_responses(413, 415)},
 )
 def create_backend_upload(body: BackendUploadRequest) -> Response[UploadResponse]:
-    return mint_upload(body, caller(body.on_behalf_of))
-
-
-def caller(on_behalf_of: OnBehalfOf | None = None) -> Identity:
-    """Who the rules are evaluated for: the token's caller, or whom a listed backend acts for."""
-    settings = runtime().settings
-    return identify(app.current_event.raw_event, on_behalf_of, groups_claim=settings.groups,
-                    backend_principals=settings.backend_principals)
+    return mint_upload(body, identify(app.current_event.raw_event, runtime().settings, body.on_behalf_of))
 
 
 def _backend_principals() -> tuple[str, ...]:
