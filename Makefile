@@ -6,6 +6,8 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
+# The demo page's browser bundle (local/demo/build.mjs), built by `make local` and `make setup-local`.
+DEMO_BUNDLE := .build/demo/uppy.js
 # Node 22 and the CDK CLI come from package.json; put them (and the venv) first on PATH.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/lambdas
@@ -15,7 +17,7 @@ PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13
 ENV ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-local synth test test-unit test-infra test-e2e lint deploy bootstrap local bench openapi clean
+.PHONY: help setup setup-local demo-bundle synth test test-unit test-infra test-e2e lint deploy bootstrap local bench openapi clean
 
 help:
 	@echo "make local            run filegate on 127.0.0.1 (S3, KMS, API, edge, demo page)"
@@ -26,7 +28,7 @@ help:
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt lambdas/requirements-secret-signer.txt lambdas/requirements-verifier.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt lambdas/requirements-secret-signer.txt lambdas/requirements-verifier.txt lambdas/requirements-revocations.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: install it (pyenv install 3.13) or set PYTHON313=" >&2; exit 1; }
 	@test -x $(PY) && $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || { rm -rf $(VENV); $(PYTHON313) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
@@ -36,8 +38,15 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup-local: setup
+setup-local: setup $(DEMO_BUNDLE)
 	bash local/install.sh
+
+# The demo's Uppy example (local/demo/uppy.html), bundled for the browser offline by the esbuild
+# pinned in package.json; served by the demo page from .build/demo/ (gitignored).
+$(DEMO_BUNDLE): node_modules/.installed local/demo/build.mjs local/demo/uppy.js local/demo/filegate-client.js
+	node local/demo/build.mjs
+
+demo-bundle: $(DEMO_BUNDLE)
 
 synth: setup
 	rm -rf cdk.out
@@ -72,7 +81,7 @@ deploy: setup
 	cdk deploy --all -c env=$(ENV) --require-approval broadening
 
 LOCAL_ARGS ?=
-local: $(VENV)/.installed
+local: $(VENV)/.installed $(DEMO_BUNDLE)
 	bash local/install.sh
 	$(PY) -m local --env $(ENV) $(LOCAL_ARGS)
 
@@ -81,6 +90,7 @@ bench: setup setup-local
 	$(PY) benchmarks/bench_minting.py
 	$(PY) benchmarks/bench_local.py
 	$(PY) benchmarks/bench_verifier.py
+	$(PY) benchmarks/bench_lifecycle.py
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

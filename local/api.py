@@ -9,14 +9,15 @@ generated at start-up, in ``.local/endpoints.json``). The request then becomes a
 payload v2.0 event with the verified claims, and the handler's result becomes the response.
 
 One lock per function: like one Lambda execution environment, a function serves one request at
-a time (Powertools' metrics and the audit context are per invocation).
+a time (Powertools' metrics and the audit context are per invocation). ``uploads``, ``downloads``
+and ``files`` share the minting role and run in this process; a function with a role of its own
+(``deletions``: it lists and deletes every version and reads nothing) runs in its own process
+(``local/function_worker.py``, with the stack's environment for it) and is invoked over loopback.
 
-``GET /files/{file_id}`` is routed as API Gateway routes a path parameter (route key
-``GET /files/{file_id}``, ``pathParameters``) to ``filegate.handlers.files.handler``, JWT-authorised.
-
-Local-only addition, clearly outside the API contract: ``GET /local/files[?prefix=]`` lists
-the files under the caller's own prefixes and the public prefixes, so the demo page can show
-"your files" (the deployed API has no list route).
+The routes are the stack's (``stacks.constructs.minting_api.USER_ROUTES`` / ``BACKEND_ROUTES``,
+docs/lifecycle.md "Routes"), matched as API Gateway matches them: a route key such as
+``DELETE /files/{file_id}``, ``pathParameters`` from the path (percent-decoded), the raw query
+string and ``queryStringParameters`` (repeated names joined with commas, as API Gateway does).
 
 Run by ``python -m local`` with the Lambda's environment variables already set.
 """
@@ -34,35 +35,46 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.httpserver import LocalRequestHandler, run_local_server
 from local.jwt_auth import AuthError, JwtAuthorizer, Verified
 
-USER_ROUTES: dict[tuple[str, str], str] = {
-    ("POST", "/uploads"): "uploads",
-    ("POST", "/downloads"): "downloads",
-    ("POST", "/downloads/cookies"): "downloads",
+#: route key -> function, as the stack adds them (stacks/constructs/minting_api.py; kept free of
+#: CDK imports here): JWT-authorised user routes, and IAM-authorised backend routes.
+USER_ROUTES: dict[str, str] = {
+    "POST /uploads": "uploads",
+    "POST /downloads": "downloads",
+    "POST /downloads/cookies": "downloads",
+    "GET /files": "files",
+    "GET /files/{file_id}": "files",
+    "DELETE /files/{file_id}": "deletions",
 }
-BACKEND_ROUTES: dict[tuple[str, str], str] = {
-    ("POST", "/backend/uploads"): "uploads",
-    ("POST", "/backend/downloads"): "downloads",
+BACKEND_ROUTES: dict[str, str] = {
+    "POST /backend/uploads": "uploads",
+    "POST /backend/downloads": "downloads",
+    "GET /backend/files": "files",
+    "GET /backend/files/{file_id}": "files",
+    "DELETE /backend/files/{file_id}": "deletions",
+    "POST /backend/revocations": "deletions",
+    "POST /backend/erasures": "deletions",
+    "GET /backend/erasures/{erasure_id}": "deletions",
 }
-#: Routes with a path parameter: (method, path pattern, route key, function).
-PARAMETER_ROUTES: tuple[tuple[str, re.Pattern[str], str, str], ...] = (
-    ("GET", re.compile(r"^/files/(?P<file_id>[^/]+)$"), "GET /files/{file_id}", "files"),
-)
-LOCAL_FILES_ROUTE = ("GET", "/local/files")
+#: The functions that run in this process (the minting role's); others are workers of their own.
+IN_PROCESS_FUNCTIONS = ("uploads", "downloads", "files")
+#: Each function's Lambda timeout (the stack's).
+FUNCTION_TIMEOUTS = {"uploads": 10.0, "downloads": 10.0, "files": 10.0, "deletions": 20.0}
 BACKEND_KEY_HEADER = "X-Local-Backend-Key"
 #: Who the local backend key stands for: a trusted server's IAM role, as a deployment lists in
 #: ``backend_principal_arns``; API Gateway reports its sessions as assumed-role ARNs.
 BACKEND_ROLE_ARN = "arn:aws:iam::000000000000:role/filegate-local-backend"
 BACKEND_SESSION_ARN = "arn:aws:sts::000000000000:assumed-role/filegate-local-backend/local"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # HTTP API payload limit
-CORS_METHODS = ("POST", "OPTIONS")
-LOCAL_CORS_METHODS = ("GET", "OPTIONS")
+#: The deployed API's CORS preflight (one setting for every route).
+CORS_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 CORS_HEADERS = ("authorization", "content-type")
 CORS_MAX_AGE = 3600
 TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
@@ -74,13 +86,13 @@ class LambdaContext:
     memory_limit_in_mb = 512
     function_version = "$LATEST"
 
-    def __init__(self, function: str) -> None:
+    def __init__(self, function: str, timeout_seconds: float = 10.0) -> None:
         self.function_name = f"filegate-local-{function}"
         self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
         self.log_group_name = f"/aws/lambda/{self.function_name}"
         self.log_stream_name = "local"
         self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + 10
+        self._deadline = time.monotonic() + timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
@@ -141,13 +153,31 @@ def build_event(*, method: str, raw_path: str, raw_query: str, headers: dict[str
     return event
 
 
-def match_parameter_route(method: str, raw_path: str) -> tuple[str, str, dict[str, str]] | None:
-    """(route key, function, path parameters) of the parameterised route ``raw_path`` matches."""
-    for route_method, pattern, route_key, function in PARAMETER_ROUTES:
+def _route_pattern(route_key: str) -> tuple[str, re.Pattern[str]]:
+    method, _, path = route_key.partition(" ")
+    regex = re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m.group(1)}>[^/]+)", re.escape(path))
+    return method, re.compile(f"^{regex}$")
+
+
+#: (method, path pattern, route key, function, backend?) for every route.
+ROUTES: tuple[tuple[str, re.Pattern[str], str, str, bool], ...] = tuple(
+    (*_route_pattern(route_key), route_key, function, backend)
+    for backend, table in ((False, USER_ROUTES), (True, BACKEND_ROUTES))
+    for route_key, function in table.items())
+
+
+def match_route(method: str, raw_path: str) -> tuple[str, str, bool, dict[str, str]] | None:
+    """(route key, function, backend route?, path parameters) of the route a request matches."""
+    for route_method, pattern, route_key, function, backend in ROUTES:
         match = pattern.match(raw_path)
         if match and method == route_method:
-            return route_key, function, {name: unquote(value) for name, value in match.groupdict().items()}
+            parameters = {name: unquote(value) for name, value in match.groupdict().items()}
+            return route_key, function, backend, parameters
     return None
+
+
+def is_route_path(raw_path: str) -> bool:
+    return any(pattern.match(raw_path) for _, pattern, _, _, _ in ROUTES)
 
 
 def jwt_authorizer_context(verified: Verified) -> dict[str, Any]:
@@ -168,68 +198,42 @@ class LocalApi:
         self.backend_key = runtime["backend_key"]
         self.handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
         self.locks: dict[str, threading.Lock] = {}
-        for name in ("uploads", "downloads", "files"):
+        for name in IN_PROCESS_FUNCTIONS:
             module = importlib.import_module(f"filegate.handlers.{name}")
             self.handlers[name] = module.handler
             self.locks[name] = threading.Lock()
-        self._s3: Any = None
-        from filegate.settings import Settings
+        #: Functions in processes of their own (local/function_worker.py): name -> URL.
+        self.workers: dict[str, str] = dict(runtime.get("function_workers") or {})
+        for name in self.workers:
+            self.locks[name] = threading.Lock()
 
-        settings = Settings.from_environ()  # read once, as the handlers do
-        self.rules = settings.rules
-        self.groups_claim = settings.groups
+    def has(self, function: str) -> bool:
+        return function in self.handlers or function in self.workers
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         with self.locks[function]:
-            return self.handlers[function](event, LambdaContext(function))
+            if function in self.handlers:
+                return self.handlers[function](event, LambdaContext(function, FUNCTION_TIMEOUTS[function]))
+            return self._invoke_worker(function, event)
 
-    # --- local-only listing --------------------------------------------------------------
-
-    def s3(self) -> Any:
-        if self._s3 is None:
-            import boto3
-            from botocore.config import Config
-
-            self._s3 = boto3.session.Session().client(
-                "s3", endpoint_url=self.runtime["s3"], region_name=self.runtime["region"],
-                config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
-        return self._s3
-
-    def list_files(self, event: dict[str, Any], prefix: str | None) -> tuple[int, dict[str, Any]]:
-        from filegate.domain.errors import Refusal
-        from filegate.domain.keys import key_prefix
-        from filegate.handlers.common import jwt_identity
+    def _invoke_worker(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        """The function's own process; any failure there is an unhandled Lambda error (raised)."""
+        parts = urlsplit(self.workers[function])
+        connection = HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
+                                    timeout=FUNCTION_TIMEOUTS.get(function, 10.0) + 5)
         try:
-            identity = jwt_identity(event, self.groups_claim)
-        except Refusal as refusal:
-            return refusal.status, {"error": {"code": refusal.code.value, "message": refusal.message}}
-        own: dict[str, str] = {}
-        public: dict[str, str] = {}
-        for rule in self.rules:
-            if rule.is_public and not rule.claim_names:
-                public[key_prefix(rule, identity)] = rule.name
-            elif rule.admits(identity.groups) and rule.allows("download"):
-                try:
-                    own[key_prefix(rule, identity)] = rule.name
-                except Refusal:
-                    continue
-        allowed = {**own, **public}
-        if prefix is not None:
-            matches = {p: rule for p, rule in allowed.items() if prefix.startswith(p)}
-            if not matches:
-                return 403, {"error": {"code": "not_allowed", "message": "that prefix is not yours to list"}}
-            targets = {prefix: next(iter(matches.values()))}
-        else:
-            targets = allowed
-        files: list[dict[str, Any]] = []
-        for target, rule_name in targets.items():
-            response = self.s3().list_objects_v2(Bucket=self.runtime["bucket"], Prefix=target, MaxKeys=200)
-            files.extend({"key": item["Key"], "size": item["Size"], "rule": rule_name,
-                          "public": target in public or rule_name in public.values(),
-                          "last_modified": item["LastModified"].isoformat()}
-                         for item in response.get("Contents", []))
-        files.sort(key=lambda item: item["last_modified"], reverse=True)
-        return 200, {"local_only": True, "files": files}
+            connection.request("POST", "/invoke", body=json.dumps(event).encode(),
+                               headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            data = response.read()
+        finally:
+            connection.close()
+        if response.status != 200:
+            raise RuntimeError(f"{function} failed: {data[:300]!r}")
+        result = json.loads(data)
+        if not isinstance(result, dict):
+            raise RuntimeError(f"{function} returned no API Gateway response")
+        return result
 
 
 def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
@@ -275,10 +279,8 @@ def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
             method = (self.headers.get("Access-Control-Request-Method") or "").upper()
             asked = self.headers.get("Access-Control-Request-Headers") or ""
             requested = [h.strip().lower() for h in asked.split(",") if h.strip()]
-            # The local-only listing route is read with GET; the API's own routes take POST only.
-            path = self.path.split("?", 1)[0]
-            reads = path == LOCAL_FILES_ROUTE[1] or match_parameter_route("GET", path) is not None
-            methods = LOCAL_CORS_METHODS if reads else CORS_METHODS
+            # One CORS setting for every route, as the deployed API's cors_preflight.
+            methods = CORS_METHODS
             self.send_response(204)
             if origin and origin in api.origins and method in methods and all(h in CORS_HEADERS for h in requested):
                 self.send_header("Access-Control-Allow-Origin", origin)
@@ -301,47 +303,44 @@ def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
         def do_DELETE(self) -> None:
             self._route()
 
-        def _route(self) -> None:
-            raw_path, _, raw_query = self.path.partition("?")
-            key = (self.command, raw_path)
-            body = self._read_body()
-            if body is None:
-                return
-            route_key = f"{self.command} {raw_path}"
-            headers = dict(self.headers.items())
-            path_parameters = None
-            parameterised = match_parameter_route(self.command, raw_path)
-            if parameterised is not None:
-                route_key, function, path_parameters = parameterised
-            if key == LOCAL_FILES_ROUTE or key in USER_ROUTES or parameterised is not None:
-                try:
-                    verified = api.authorizer.verify(self.headers.get("Authorization"))
-                except AuthError as error:
-                    status_message = "Unauthorized" if error.status == 401 else "Forbidden"
-                    self._message(error.status, status_message, **{
-                        "www-authenticate": f'Bearer error="invalid_token" error_description="{error.description}"'})
-                    return
-                event = build_event(method=self.command, raw_path=raw_path, raw_query=raw_query, headers=headers,
-                                    body=body, source_ip=self.client_address[0], route_key=route_key,
-                                    authorizer=jwt_authorizer_context(verified), path_parameters=path_parameters)
-                if key == LOCAL_FILES_ROUTE:
-                    prefix = dict(parse_qsl(raw_query)).get("prefix") or None
-                    status, payload = api.list_files(event, prefix)
-                    self._reply(status, json.dumps(payload).encode(), {"X-Filegate-Local-Only": "true"})
-                    return
-                if parameterised is None:
-                    function = USER_ROUTES[key]
-            elif key in BACKEND_ROUTES:
+        def _authorize(self, backend: bool, headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]] | None:
+            """The authorizer context (and the headers the function sees), or None once refused:
+            the backend key stands in for IAM on ``/backend/*``, the JWT authorizer elsewhere."""
+            if backend:
                 presented = self.headers.get(BACKEND_KEY_HEADER) or ""
                 if not hmac.compare_digest(presented.encode(), api.backend_key.encode()):
                     self._message(403, "Forbidden")
-                    return
-                headers = {k: v for k, v in headers.items() if k.lower() != BACKEND_KEY_HEADER.lower()}
-                event = build_event(method=self.command, raw_path=raw_path, raw_query=raw_query, headers=headers,
-                                    body=body, source_ip=self.client_address[0], route_key=route_key,
-                                    authorizer=iam_authorizer_context())
-                function = BACKEND_ROUTES[key]
-            else:
+                    return None
+                kept = {k: v for k, v in headers.items() if k.lower() != BACKEND_KEY_HEADER.lower()}
+                return iam_authorizer_context(), kept
+            try:
+                verified = api.authorizer.verify(self.headers.get("Authorization"))
+            except AuthError as error:
+                status_message = "Unauthorized" if error.status == 401 else "Forbidden"
+                self._message(error.status, status_message, **{
+                    "www-authenticate": f'Bearer error="invalid_token" error_description="{error.description}"'})
+                return None
+            return jwt_authorizer_context(verified), headers
+
+        def _route(self) -> None:
+            raw_path, _, raw_query = self.path.partition("?")
+            body = self._read_body()
+            if body is None:
+                return
+            headers = dict(self.headers.items())
+            matched = match_route(self.command, raw_path)
+            if matched is None:
+                self._message(404, "Not Found")
+                return
+            route_key, function, backend, path_parameters = matched
+            authorized = self._authorize(backend, headers)
+            if authorized is None:
+                return
+            authorizer, headers = authorized
+            event = build_event(method=self.command, raw_path=raw_path, raw_query=raw_query, headers=headers,
+                                body=body, source_ip=self.client_address[0], route_key=route_key,
+                                authorizer=authorizer, path_parameters=path_parameters or None)
+            if not api.has(function):  # a function this checkout does not have yet
                 self._message(404, "Not Found")
                 return
             try:

@@ -1,4 +1,6 @@
-"""Serves the demo page (local/demo/) and its ``config.json`` (where the API, edge and issuer are)."""
+"""Serves the demo page (local/demo/), its ``config.json`` (where the API, edge and issuer are) and,
+at ``/build/``, the bundles ``local/demo/build.mjs`` writes to ``.build/demo/`` (the Uppy example's
+``uppy.js``; built by ``make local`` and ``make setup-local``, gitignored)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,17 @@ from typing import Any
 from local.httpserver import LocalRequestHandler
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo"
+BUILD_DIR = Path(__file__).resolve().parent.parent / ".build" / "demo"
+BUILD_PATH = "/build/"
+CONTENT_TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".map": "application/json",
+                 ".txt": "text/plain"}
+MISSING_BUNDLE = (b"not built: run `make setup-local` (or `node local/demo/build.mjs`) to bundle the demo's "
+                  b"Uppy example into .build/demo/\n")
+
+
+def missing_bundles() -> list[str]:
+    """The bundles a page of the demo loads that are not built yet."""
+    return [name for name in ("uppy.js",) if not (BUILD_DIR / name).is_file()]
 
 
 def content_security_policy(urls: dict[str, str]) -> str:
@@ -47,12 +60,17 @@ def make_demo_server(port: int, public_config: dict[str, Any], urls: dict[str, s
             if path == "/config.json":
                 self._send(200, config_body, "application/json")
                 return
-            name = "index.html" if path == "/" else path.lstrip("/")
-            target = (DEMO_DIR / name).resolve()
-            if DEMO_DIR not in target.parents or not target.is_file():
-                self._send(404, b"not found", "text/plain")
+            if path.startswith(BUILD_PATH):
+                base, name = BUILD_DIR, path[len(BUILD_PATH):]
+            else:
+                base, name = DEMO_DIR, "index.html" if path == "/" else path.lstrip("/")
+            target = (base / name).resolve()
+            if base not in target.parents or not target.is_file():
+                missing = base == BUILD_DIR and name in missing_bundles()
+                self._send(404, MISSING_BUNDLE if missing else b"not found", "text/plain; charset=utf-8")
                 return
-            content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+            content_type = (CONTENT_TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0]
+                            or "application/octet-stream")
             if content_type.startswith("text/") or content_type.endswith("javascript"):
                 content_type += "; charset=utf-8"
             self._send(200, target.read_bytes(), content_type)

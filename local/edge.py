@@ -3,7 +3,17 @@
 * ``GET``/``HEAD`` only (the distribution allows nothing else).
 * ``public/*`` is served unsigned; every other path needs a valid signed URL or signed cookies
   from a key in the key group (``local.cloudfront_verify``), else a 403 with CloudFront's XML
-  body. A local-only ``X-Local-Edge-Reason`` header says which check failed. The behaviour is
+  body. A local-only ``X-Local-Edge-Reason`` header says which check failed.
+* The signed behaviours have the viewer-request function ``edge/revocation.js`` associated (the
+  edge's deny list, docs/lifecycle.md): once the signature passes, the function runs, unchanged,
+  in the local CloudFront Functions host (``local/edge_function.mjs``, reading the local
+  KeyValueStore), and its answer is honoured: a generated response (403 ``AccessDenied`` for a
+  revoked name) is sent as the function shaped it; a returned request goes on, with its ``uri``.
+  A function that cannot run is CloudFront's 503 ``FunctionExecutionError``, never a pass.
+  ``public/*`` has no function, as in the stack. Order: the signature first, then the function
+  (CloudFront's documentation, as far as we found, states no order; the signed-URL check belongs to
+  the behaviour CloudFront matches first). Both must pass and both refuse with 403, so the order
+  only decides which body a refused viewer sees. The behaviour is
   chosen as CloudFront chooses it: on the path normalised per RFC 3986 (``behaviour_path``),
   while the origin gets the raw path and decodes it once. Only unreserved characters are
   decoded for matching, never ``%2F``: ``/public%2Fmarketing/x.png`` is not ``public/*`` and
@@ -34,6 +44,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from local.cloudfront_verify import Denied, authorize, load_key_group, split_query
+from local.edge_function import FunctionFailed, FunctionHost, FunctionResponse, viewer_request_event
 from local.httpserver import LocalRequestHandler, run_local_server
 from stacks.edge_headers import REMOVED_ORIGIN_HEADERS, SECURITY_HEADERS
 
@@ -82,10 +93,25 @@ def xml_error(code: str, message: str) -> bytes:
             f"<Message>{message}</Message></Error>").encode()
 
 
+def origin_key(raw_path: str) -> str | None:
+    """What S3 makes of the raw path (one percent-decoding), or None for a path the edge refuses
+    (not absolute, empty, dot segments, NUL)."""
+    if not raw_path.startswith("/") or raw_path.startswith("//"):
+        return None
+    key = unquote(raw_path[1:])
+    if not key or any(part in {".", ".."} for part in key.split("/")) or "\x00" in key:
+        return None
+    return key
+
+
 class Edge:
     def __init__(self, runtime: dict[str, Any]) -> None:
         self.bucket = runtime["bucket"]
         self.key_group = load_key_group(runtime["key_group"])
+        #: The viewer-request function of the signed behaviours (None: not associated locally).
+        function_url = runtime.get("edge_function")
+        self.function = FunctionHost(function_url) if function_url else None
+        self.distribution_id = str(runtime.get("distribution_id") or "ELOCALEDGE")
         self.s3 = boto3.session.Session().client(
             "s3", endpoint_url=runtime["s3"], region_name=runtime["region"],
             aws_access_key_id=runtime["edge_access_key"], aws_secret_access_key=runtime["edge_secret_key"],
@@ -136,12 +162,8 @@ def make_handler(edge: Edge) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             raw_path, _, raw_query = self.path.partition("?")
-            if not raw_path.startswith("/") or raw_path.startswith("//"):
-                self._refuse(400, "InvalidURI", "Bad request", "bad-path")
-                return
-            key = unquote(raw_path[1:])
-            segments = key.split("/")
-            if not key or any(part in {".", ".."} for part in segments) or "\x00" in key:
+            key = origin_key(raw_path)
+            if key is None:
                 self._refuse(400, "InvalidURI", "Bad request", "bad-path")
                 return
             # The behaviour comes from the normalised path, as CloudFront matches ``public/*``;
@@ -156,7 +178,53 @@ def make_handler(edge: Edge) -> type[BaseHTTPRequestHandler]:
                 except Denied as denied:
                     self._refuse(403, denied.code, denied.message, denied.reason)
                     return
+                if edge.function is not None:
+                    function_key = self._viewer_request_function(raw_path, raw_query)
+                    if function_key is None:
+                        return
+                    key = function_key
             self._from_origin(key)
+
+        def _viewer_request_function(self, raw_path: str, raw_query: str) -> str | None:
+            """Run the behaviour's function; the key to fetch, or None once a response was sent."""
+            assert edge.function is not None
+            event = viewer_request_event(
+                method=self.command, raw_path=raw_path, raw_query=raw_query, headers=list(self.headers.items()),
+                cookies=self._cookies(), viewer_ip=self.client_address[0], distribution_id=edge.distribution_id,
+                domain_name=self.headers.get("Host", "127.0.0.1"))
+            try:
+                result = edge.function.run(event)
+            except FunctionFailed as error:
+                print(f"viewer-request function failed: {error}", file=sys.stderr, flush=True)
+                self._refuse(503, "FunctionExecutionError", "The CloudFront function associated with the CloudFront "
+                             "distribution is invalid or could not run.", "function-failed")
+                return None
+            if result.response is not None:
+                self._function_response(result.response)
+                return None
+            assert result.request is not None
+            key = origin_key(str(result.request["uri"]))
+            if key is None:
+                self._refuse(400, "InvalidURI", "Bad request", "bad-path")
+            return key
+
+        def _function_response(self, response: FunctionResponse) -> None:
+            """A response the function generated, as the function shaped it, plus the security
+            headers; ``X-Local-Edge-Reason: function`` (local only) says who refused."""
+            self.send_response(response.status)
+            sent = {name.lower() for name, _ in response.headers}
+            for name, value in response.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.send_header("X-Cache", "FunctionGeneratedResponse from cloudfront")
+            self.send_header("X-Local-Edge-Reason", "function")
+            for name, value in SECURITY_HEADERS.items():
+                if name.lower() not in sent:
+                    self.send_header(name, value)
+            self.send_header("Via", "1.1 local-edge (CloudFront)")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
 
         def _cookies(self) -> dict[str, str]:
             cookie = SimpleCookie()

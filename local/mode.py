@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -29,9 +30,11 @@ from local.api import BACKEND_ROLE_ARN
 from local.ceph import LocalCeph, missing_binaries
 from local.clamd import Clamd, self_check
 from local.demo_server import make_demo_server
+from local.edge_function import host_argv
 from local.events_feed import EventsFeed
 from local.events_feed import make_server as make_events_server
 from local.issuer import DEMO_USERS, DevIssuer, make_server, serve_in_thread
+from local.keyvaluestore import PROXY_HOST
 from local.procs import ChildFailed, Supervisor, pid_alive
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,13 +46,25 @@ DEFAULT_BASE_PORT = 8080  # demo on 8080: an origin the dev config's frontend_or
 #: radosgw user of each principal (local/bucket_policy.py).
 S3_ROLES: dict[str, str] = {
     "admin": bucket_policy.ADMIN, "uploader": bucket_policy.UPLOADER, "edge": bucket_policy.EDGE,
-    "scanner": bucket_policy.SCANNER, "verifier": bucket_policy.VERIFIER,
+    "scanner": bucket_policy.SCANNER, "verifier": bucket_policy.VERIFIER, "deleter": bucket_policy.DELETER,
 }
 #: The verification queue locally: a short visibility timeout, so that a failed batch comes back in
 #: seconds (the stack: 6 x the verifier's timeout); SQS moves a message to the DLQ after the stack's
 #: receive count.
 LOCAL_VISIBILITY_TIMEOUT_SECONDS = 10
 LOCAL_VERIFIER_TIMEOUT_SECONDS = 30
+#: The erasure queue locally: the worker's timeout and the queue's visibility timeout (the stack:
+#: 120 s and 6 x that), short so that a failed step comes back within a test.
+LOCAL_ERASURE_TIMEOUT_SECONDS = 30
+#: The revocation expiry's schedule (the stack's: every 15 minutes).
+REVOCATION_EXPIRY_SECONDS = 15 * 60
+#: The lifecycle functions' modules (docs/lifecycle.md); each runs only when this checkout has it.
+DELETIONS_HANDLER = "filegate.handlers.deletions.handler"
+ERASURE_WORKER_HANDLER = "filegate.handlers.erasure_worker.handler"
+REVOCATION_EXPIRY_HANDLER = "filegate.handlers.revocation_expiry.handler"
+#: Loopback is never proxied: only the KeyValueStore's unresolvable host goes to its stand-in.
+NO_PROXY = "127.0.0.1,localhost"
+CURSOR_SECRET_LENGTH = 64
 #: moto 5.2 drops ``account`` from events it hands to an SQS target; this input transformer (local
 #: only) restores EventBridge's whole envelope. ``<time>`` is moto's epoch number at that point,
 #: turned into EventBridge's ISO time when moto sends the message.
@@ -123,6 +138,10 @@ def wait_http(url: str, timeout: float, supervisor: Supervisor) -> None:
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def handler_exists(path: str) -> bool:
+    return importlib.util.find_spec(path.rpartition(".")[0]) is not None
+
+
 def write_json(path: Path, data: dict[str, Any], mode: int = 0o600) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -159,6 +178,14 @@ class LocalMode:
         self.edge_keys = self.s3_keys["edge"]
         self.scanning = self.config.scanning
         self.backend_key = secrets.token_urlsafe(24)
+        # Internal services on free ports: the KeyValueStore stand-in (endpoints.json "revocations"),
+        # the CloudFront Functions host, and the deletions function's own process.
+        self.internal_urls = {name: f"http://127.0.0.1:{free_port()}"
+                              for name in ("revocations", "edge_function", "deletions")}
+        #: Which lifecycle functions this checkout has (docs/lifecycle.md).
+        self.lifecycle = {name: handler_exists(path) for name, path in (
+            ("deletions", DELETIONS_HANDLER), ("erasure_worker", ERASURE_WORKER_HANDLER),
+            ("revocation_expiry", REVOCATION_EXPIRY_HANDLER))}
         self._feed_stop = threading.Event()
         self.claimed = False  # True once this run owns the data folder (and may clean it up)
 
@@ -226,8 +253,13 @@ class LocalMode:
             slots[slot.name] = entry
             key_group[key_id] = public.public_bytes(serialization.Encoding.PEM,
                                                     serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        # The listing cursors' MAC key, generated here as the stack generates it (never in the repo).
+        alphabet = string.ascii_letters + string.digits
+        self.aws_client("secretsmanager").create_secret(
+            Name=self.config.cursor_secret_name,
+            SecretString="".join(secrets.choice(alphabet) for _ in range(CURSOR_SECRET_LENGTH)))
         return {"bucket_key_arn": bucket_key, "slots": slots, "key_group": key_group,
-                "bucket_sse_key": secrets.token_bytes(32)}
+                "bucket_sse_key": secrets.token_bytes(32), "cursor_secret": self.config.cursor_secret_name}
 
     def setup_verification_aws(self) -> dict[str, Any]:
         """DynamoDB (file records, idempotency), SQS (verification queue + DLQ, events archive) and
@@ -237,7 +269,8 @@ class LocalMode:
         config = self.config
         dynamodb = self.aws_client("dynamodb")
         files_table, idempotency_table = config.files_table_name, config.idempotency_table_name
-        create_tables(dynamodb, files_table=files_table, idempotency_table=idempotency_table)
+        create_tables(dynamodb, files_table=files_table, idempotency_table=idempotency_table,
+                      erasures_table=config.erasures_table_name)
 
         sqs = self.aws_client("sqs")
 
@@ -253,6 +286,12 @@ class LocalMode:
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq["arn"],
                                          "maxReceiveCount": VERIFIER_MAX_RECEIVE_COUNT})})
         archive = queue(f"{prefix}-events-archive")
+        erasure_dlq = queue(f"{config.erasure_queue_name}-dead-letters",
+                            {"MessageRetentionPeriod": str(14 * 24 * 3600)})
+        erasures = queue(config.erasure_queue_name, {
+            "VisibilityTimeout": str(LOCAL_ERASURE_TIMEOUT_SECONDS),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": erasure_dlq["arn"],
+                                         "maxReceiveCount": VERIFIER_MAX_RECEIVE_COUNT})})
 
         events = self.aws_client("events")
         bus = config.event_bus_name
@@ -278,8 +317,32 @@ class LocalMode:
                 verification)
         # Local only: everything on the product's bus, kept for the events URL.
         rule(f"{prefix}-events-archive", {"source": ["filegate"]}, archive, bus_name=bus)
+        edge = self.setup_cloudfront()
         return {"files_table": files_table, "idempotency_table": idempotency_table, "event_bus": bus,
-                "queues": {"verification": verification, "dlq": dlq, "archive": archive}}
+                "erasures_table": config.erasures_table_name, **edge,
+                "queues": {"verification": verification, "dlq": dlq, "archive": archive,
+                           "erasures": erasures, "erasures_dlq": erasure_dlq}}
+
+    def setup_cloudfront(self) -> dict[str, str]:
+        """A distribution (so that ``CreateInvalidation`` has one to name: the local edge keeps no
+        cache, so an invalidation has nothing to do) and the revocations KeyValueStore, both in
+        moto's CloudFront API as the stack makes them; the store's data plane is
+        local/keyvaluestore.py, serving the ARN moto gave it."""
+        cloudfront = self.aws_client("cloudfront")
+        distribution = cloudfront.create_distribution(DistributionConfig={
+            "CallerReference": f"{self.config.prefix}-local", "Comment": "filegate local edge (no cache)",
+            "Enabled": True,
+            "Origins": {"Quantity": 1, "Items": [{
+                "Id": "bucket", "DomainName": "127.0.0.1",
+                "CustomOriginConfig": {"HTTPPort": self.ports.s3, "HTTPSPort": 443,
+                                       "OriginProtocolPolicy": "http-only"}}]},
+            "DefaultCacheBehavior": {"TargetOriginId": "bucket", "ViewerProtocolPolicy": "allow-all",
+                                     "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+        })["Distribution"]
+        store = cloudfront.create_key_value_store(
+            Name=self.config.revocation_store_name,
+            Comment="filegate revocations (local; data served by local/keyvaluestore.py)")["KeyValueStore"]
+        return {"distribution_id": distribution["Id"], "revocation_store_arn": store["ARN"]}
 
     # --- S3 (radosgw): users, bucket, CORS, policy ----------------------------------------
 
@@ -319,30 +382,56 @@ class LocalMode:
             "AWS_ENDPOINT_URL_DYNAMODB": aws,
             "AWS_ENDPOINT_URL_SQS": aws,
             "AWS_ENDPOINT_URL_EVENTBRIDGE": aws,
+            "AWS_ENDPOINT_URL_CLOUDFRONT": aws,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
 
-    def lambda_environment(self, aws: dict[str, Any]) -> dict[str, str]:
-        """What the stack sets on the API functions (``stacks.lambda_settings``), pointed at the local services."""
-        from stacks.lambda_settings import minting_environment
+    def revocations_endpoint(self) -> dict[str, str]:
+        """How boto3's real ``cloudfront-keyvaluestore`` client reaches local/keyvaluestore.py: its
+        endpoint rules make ``http://<account>.kvs.filegate.invalid`` of the endpoint (a name that
+        never resolves), and ``HTTP_PROXY`` sends exactly that host to the stand-in, which answers
+        the absolute-form request itself; ``NO_PROXY`` keeps every loopback service direct."""
+        proxy = self.internal_urls["revocations"]
+        return {"AWS_ENDPOINT_URL_CLOUDFRONT_KEYVALUESTORE": f"http://{PROXY_HOST}",
+                "HTTP_PROXY": proxy, "http_proxy": proxy, "NO_PROXY": NO_PROXY, "no_proxy": NO_PROXY}
 
-        environment = minting_environment(
+    def lambda_environment(self, aws: dict[str, Any], *, role: str = "uploader") -> dict[str, str]:
+        """What the stack sets on the API and lifecycle functions (``stacks.lambda_settings``: the
+        lifecycle environment is the minting one plus six names), pointed at the local services,
+        with the S3 user of the function's role (the upload role's for uploads, downloads and files;
+        the deleting one for deletions and the erasure worker)."""
+        from stacks.lambda_settings import lifecycle_environment
+
+        environment = lifecycle_environment(
             self.config, bucket=self.bucket, bucket_kms_key_arn=aws["bucket_key_arn"],
             download_base_url=self.urls["edge"], signing_slots_json=json.dumps(aws["slots"], separators=(",", ":")),
-            s3_addressing_style="path", files_table=aws["files_table"],
+            revocation_store_arn=aws["revocation_store_arn"], distribution_id=aws["distribution_id"],
+            erasure_queue_url=aws["queues"]["erasures"]["url"], s3_addressing_style="path",
+            files_table=aws["files_table"], cursor_secret=aws["cursor_secret"], event_bus=aws["event_bus"],
+            erasures_table=aws["erasures_table"],
         )
         # The local backend key stands in for IAM: its caller is this role, trusted like the configured ones.
         principals = [*self.config.backend_principal_arns, BACKEND_ROLE_ARN]
         environment["FILEGATE_BACKEND_PRINCIPALS"] = json.dumps(principals, separators=(",", ":"))
         environment.update(self.aws_endpoints())
+        environment.update(self.revocations_endpoint())
         environment.update({
-            # The upload role's credentials: radosgw's user (moto takes any keys for KMS, DynamoDB...).
-            "AWS_ACCESS_KEY_ID": self.uploader_keys[0],
-            "AWS_SECRET_ACCESS_KEY": self.uploader_keys[1],
+            # The role's credentials: radosgw's user (moto takes any keys for KMS, DynamoDB...).
+            "AWS_ACCESS_KEY_ID": self.s3_keys[role][0],
+            "AWS_SECRET_ACCESS_KEY": self.s3_keys[role][1],
         })
         return environment
+
+    def lifecycle_worker_environment(self, aws: dict[str, Any], function: str) -> dict[str, str]:
+        """A lifecycle function in a process of its own (deletions, the erasure worker with the
+        revocation expiry): the deleting S3 user, and the runtime's own variables."""
+        return {
+            **self.lambda_environment(aws, role="deleter"),
+            "POWERTOOLS_SERVICE_NAME": "filegate",
+            "AWS_LAMBDA_FUNCTION_NAME": f"filegate-local-{function}",
+        }
 
     def verifier_lambda_environment(self, aws: dict[str, Any]) -> dict[str, str]:
         """What the stack sets on the verifier and the sweep, pointed at the local services, with
@@ -459,6 +548,9 @@ class LocalMode:
             "api": self.urls["api"], "edge": self.urls["edge"], "s3": self.urls["s3"], "aws": self.urls["aws"],
             "issuer": self.urls["issuer"], "bucket": self.bucket, "region": self.region,
             "events": self.urls["events"], "scanner": self.urls["scanner"], "scanning": self.scanning,
+            # The base of /backend/* (DESIGN.md decision 13; the same local API here) and the
+            # revocations KeyValueStore stand-in (local/keyvaluestore.py).
+            "backend_api": self.urls["api"], "revocations": self.internal_urls["revocations"],
             "demo": self.urls["demo"], "backend_key": self.backend_key, "backend_key_header": "X-Local-Backend-Key",
             "env": self.config.name, "pid": os.getpid(), "ports": asdict(self.ports),
             "started_in_seconds": self.timings["all services answering"],
@@ -485,6 +577,14 @@ class LocalMode:
             "files_table": aws_result["files_table"], "idempotency_table": aws_result["idempotency_table"],
             "event_bus": aws_result["event_bus"], "queues": aws_result["queues"],
             "clamd": aws_result.get("clamd"),
+            # The lifecycle (docs/lifecycle.md): the erasures table, the distribution moto holds, the
+            # revocations store (ARN from moto, data in local/keyvaluestore.py), the function host.
+            "erasures_table": aws_result["erasures_table"], "cursor_secret": aws_result["cursor_secret"],
+            "distribution_id": aws_result["distribution_id"],
+            "revocation_store_arn": aws_result["revocation_store_arn"],
+            "revocations": self.internal_urls["revocations"], "edge_function": self.internal_urls["edge_function"],
+            "function_workers": ({"deletions": self.internal_urls["deletions"]} if self.lifecycle["deletions"]
+                                 else {}),
         }
         runtime_path = self.data_dir / "runtime.json"
         write_json(runtime_path, runtime)
@@ -499,6 +599,7 @@ class LocalMode:
                   env=self.child_env(lambda_env), cwd=ROOT)
         sup.spawn("edge", [python, "-m", "local.edge", "--runtime", str(runtime_path),
                            "--port", str(self.ports.edge)], env=self.child_env(), cwd=ROOT)
+        self.spawn_lifecycle(aws_result, runtime_path)
         # The verifier's event source mapping, then the S3-notification + GuardDuty stand-in.
         ready_file = self.data_dir / "verifier.ready"
         ready_file.unlink(missing_ok=True)
@@ -524,6 +625,40 @@ class LocalMode:
         self.servers.append(make_demo_server(self.ports.demo, public_config, self.urls))
         serve_in_thread(self.servers[-1], "demo")
 
+    def spawn_lifecycle(self, aws: dict[str, Any], runtime_path: Path) -> None:
+        """The revocations KeyValueStore stand-in, the edge's function host (Node, running
+        edge/revocation.js unchanged), and the lifecycle functions this checkout has: deletions in
+        a process of its own, the erasure worker behind its queue with the revocation expiry on
+        its schedule (as the sweep beside the verifier)."""
+        sup = self.supervisor
+        python = sys.executable
+        port = self.internal_urls["revocations"].rsplit(":", 1)[1]
+        sup.spawn("revocations", [python, "-m", "local.keyvaluestore", "--runtime", str(runtime_path),
+                                  "--port", port], env=self.child_env(), cwd=ROOT)
+        sup.spawn("edge-function", host_argv(
+            port=int(self.internal_urls["edge_function"].rsplit(":", 1)[1]), kvs_url=self.internal_urls["revocations"],
+            kvs_arn=aws["revocation_store_arn"], data_dir=self.data_dir), env=self.child_env(), cwd=ROOT)
+        if self.lifecycle["deletions"]:
+            sup.spawn("deletions", [python, "-m", "local.function_worker", "--runtime", str(runtime_path),
+                                    "--port", self.internal_urls["deletions"].rsplit(":", 1)[1],
+                                    "--function", "deletions", "--handler", DELETIONS_HANDLER,
+                                    "--timeout-seconds", "20"],
+                      env=self.child_env(self.lifecycle_worker_environment(aws, "deletions")), cwd=ROOT)
+        self._erasure_ready = None
+        if self.lifecycle["erasure_worker"]:
+            ready = self.data_dir / "erasures.ready"
+            ready.unlink(missing_ok=True)
+            sup.spawn("erasures", [python, "-m", "local.queue_poller", "--runtime", str(runtime_path),
+                                   "--function", "erasure-worker", "--handler", ERASURE_WORKER_HANDLER,
+                                   "--queue", "erasures", "--batch-size", "1",
+                                   "--timeout-seconds", str(LOCAL_ERASURE_TIMEOUT_SECONDS),
+                                   "--scheduled", REVOCATION_EXPIRY_HANDLER,
+                                   "--schedule-seconds", str(REVOCATION_EXPIRY_SECONDS),
+                                   "--schedule-rule", f"{self.config.prefix}-revocation-expiry",
+                                   "--ready-file", str(ready)],
+                      env=self.child_env(self.lifecycle_worker_environment(aws, "erasure-worker")), cwd=ROOT)
+            self._erasure_ready = ready
+
     def start_scanner_and_wait(self) -> None:
         sup = self.supervisor
         sup.spawn("scanner", [sys.executable, "-m", "local.scanner", "--runtime", str(self._runtime_path),
@@ -535,27 +670,39 @@ class LocalMode:
         wait_http(self.urls["scanner"] + "/", 60, sup)
         wait_http(shim_url + "/", 60, sup)
         wait_http(self.urls["events"] + "/", 60, sup)
+        for name in ("revocations", "edge_function"):
+            wait_http(self.internal_urls[name] + "/", 60, sup)
+        if self.lifecycle["deletions"]:
+            wait_http(self.internal_urls["deletions"] + "/", 60, sup)
         deadline = time.monotonic() + 60
-        while not ready_file.exists():
-            sup.check()
-            if time.monotonic() > deadline:
-                raise TimeoutError("the verifier's event source mapping did not start within 60 s")
-            time.sleep(0.05)
+        for ready, what in ((ready_file, "the verifier's"), (self._erasure_ready, "the erasure worker's")):
+            while ready is not None and not ready.exists():
+                sup.check()
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{what} event source mapping did not start within 60 s")
+                time.sleep(0.05)
         self.mark("all services answering")
 
     def print_banner(self) -> None:
         u = self.urls
         seconds = self.timings["all services answering"]
+        present = [name for name, there in self.lifecycle.items() if there]
+        missing = [name for name, there in self.lifecycle.items() if not there]
+        lifecycle = (f"functions: {', '.join(present) or 'none'}"
+                     + (f"; not in this checkout: {', '.join(missing)}" if missing else ""))
         print(f"""
 filegate local mode ({self.config.name}) is up in {seconds:.1f} s; Ctrl-C stops everything.
 
   demo page   {u['demo']}
-  API         {u['api']}      (POST /uploads, /downloads, /downloads/cookies; GET /files/{{id}}; /backend/*)
-  edge        {u['edge']}      (CloudFront: public/* unsigned, everything else signed)
+  API         {u['api']}      (POST /uploads, /downloads, /downloads/cookies; GET /files, GET|DELETE
+                                      /files/{{id}}; /backend/* incl. files, revocations, erasures)
+  edge        {u['edge']}      (CloudFront: public/* unsigned, everything else signed and checked by
+                                      edge/revocation.js against the revocations store; no cache)
   S3          {u['s3']}      (Ceph radosgw, bucket {self.bucket}; data is in memory, gone on stop)
-  AWS         {u['aws']}      (moto: KMS, Secrets Manager, DynamoDB, SQS, EventBridge)
+  AWS         {u['aws']}      (moto: KMS, Secrets Manager, DynamoDB, SQS, EventBridge, CloudFront)
+  revocations {self.internal_urls['revocations']}     (CloudFront KeyValueStore stand-in; {lifecycle})
   issuer      {u['issuer']}      (JWKS: /.well-known/jwks.json)
-  events      {u['events']}      (GET: File Verified / File Rejected, oldest first)
+  events      {u['events']}      (GET: File Verified / Rejected / Deleted, Subject Erased, oldest first)
   scanner     {u['scanner']}      (S3 notifications + GuardDuty stand-in, ClamAV; scanning: {self.scanning})
 
   a token:    curl -s -XPOST {u['issuer']}/token -d '{{"sub":"me","groups":["careers"]}}'
@@ -575,7 +722,7 @@ filegate local mode ({self.config.name}) is up in {seconds:.1f} s; Ctrl-C stops 
         self.supervisor.stop_all(report=self.args.verbose)
         if not self.claimed:
             return
-        for name in ("endpoints.json", "runtime.json", "local.pid", "verifier.ready"):
+        for name in ("endpoints.json", "runtime.json", "local.pid", "verifier.ready", "erasures.ready"):
             (self.data_dir / name).unlink(missing_ok=True)
         ceph_dir = self.data_dir / "ceph"
         if ceph_dir.exists() and not self.args.keep_data:
@@ -636,7 +783,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         print(f"\nlocal mode failed to start: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         for name in ("radosgw", "ceph-osd", "ceph-mon", "moto", "clamd", "api", "edge", "s3-shim", "verifier",
-                     "scanner"):
+                     "scanner", "revocations", "edge-function", "deletions", "erasures"):
             tail = mode.supervisor.tail(name, 8)
             if tail:
                 print(f"--- {name} log (last lines) ---\n{tail}", file=sys.stderr)

@@ -499,6 +499,35 @@ class EnvironmentConfig(_Strict):
         return f"{self.prefix}-files"
 
     @property
+    def erasures_table_name(self) -> str:
+        """The erasure items (docs/lifecycle.md, "Erasure"): one per subject, keyed by ``erasure_id``."""
+        return f"{self.prefix}-erasures"
+
+    @property
+    def erasure_queue_name(self) -> str:
+        return f"{self.prefix}-erasures"
+
+    @property
+    def cursor_secret_name(self) -> str:
+        """The Secrets Manager secret whose generated value keys the listing cursors' MAC."""
+        return f"{self.prefix}-cursor-key"
+
+    @property
+    def revocation_store_name(self) -> str:
+        """The CloudFront KeyValueStore the edge function checks (the deny list of deleted keys)."""
+        return f"{self.prefix}-revocations"
+
+    @property
+    def deletions_role_name(self) -> str:
+        """Known name of the deletions Lambda's role: the bucket policy lets it list versions."""
+        return f"{self.prefix}-deletions"
+
+    @property
+    def erasure_worker_role_name(self) -> str:
+        """Known name of the erasure worker's role: the bucket policy lets it list versions."""
+        return f"{self.prefix}-erasure-worker"
+
+    @property
     def callback_urls(self) -> tuple[str, ...]:
         """The Cognito app client's callback URLs."""
         return self.cognito_callback_urls or tuple(f"{origin}/" for origin in self.frontend_origins)

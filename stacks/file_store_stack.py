@@ -1,5 +1,5 @@
-"""FileStoreStack: bucket, log bucket, OAC, distribution, key group, signing keys, and the
-verification pipeline with its records and events.
+"""FileStoreStack: bucket, log bucket, OAC, distribution (with the edge's revocation function and
+its KeyValueStore), key group, signing keys, and the verification pipeline with its records and events.
 
 Bucket and distribution stay in one stack: with KMS bucket encryption, CloudFront's decrypt
 grant and the bucket policy would otherwise form a cross-stack cycle (aws-cdk#34347). The
@@ -22,6 +22,7 @@ from constructs import Construct
 from filegate.domain.quarantine import QUARANTINE_PREFIX, REJECTED_PREFIX
 from stacks.config import EnvironmentConfig
 from stacks.constructs.delivery import Delivery
+from stacks.constructs.edge_functions import EdgeFunctions
 from stacks.constructs.events import FileEvents
 from stacks.constructs.file_index import FileIndex
 from stacks.constructs.signing import Signing
@@ -101,6 +102,11 @@ class FileStoreStack(Stack):
             log_key=self.log_key,
             removal_policy=removal,
         )
+        self.edge_functions = EdgeFunctions(
+            self, "EdgeFunctions",
+            name_prefix=config.prefix,
+            revocation_store_name=config.revocation_store_name,
+        )
         self.delivery = Delivery(
             self, "Delivery",
             name_prefix=config.prefix,
@@ -112,12 +118,14 @@ class FileStoreStack(Stack):
             ipv6=config.ipv6,
             domain=config.domain,
             certificate=certificate,
+            signed_viewer_request=self.edge_functions.viewer_request(),
         )
         self.file_index = FileIndex(
             self, "FileIndex",
             name_prefix=config.prefix,
             files_table_name=config.files_table_name,
             idempotency_table_name=config.idempotency_table_name,
+            erasures_table_name=config.erasures_table_name,
             removal_policy=removal,
         )
         self.file_events = FileEvents(
@@ -168,9 +176,12 @@ class FileStoreStack(Stack):
             tagger_role_arns=(*((scanner,) if scanner else ()), role_arn(config.verifier_role_name)))
         # Roles trusted to read every object may also find them (a scanner's rescan, a backup); the
         # verifier and the sweep list the versions of the keys they decide (their policies say which);
-        # GuardDuty checks the bucket's ownership with ListBucket.
+        # GuardDuty checks the bucket's ownership with ListBucket. The deletions and erasure roles (in
+        # the API stack) list versions only, to delete every one of a deleted key: they read nothing
+        # and write nothing, and no Deny here covers deletes.
         self.storage.restrict_listing_to(
-            lister_role_arns=(*config.read_exception_role_arns, *deciders, *((scanner,) if scanner else ())))
+            lister_role_arns=(*config.read_exception_role_arns, *deciders, *((scanner,) if scanner else ())),
+            version_lister_role_arns=(role_arn(config.deletions_role_name), role_arn(config.erasure_worker_role_name)))
         self.storage.restrict_bulk_copies_to(exception_role_arns=config.read_exception_role_arns,
                                              configuration_role_arns=(scanner,) if scanner else ())
         self.storage.restrict_log_reads_to(reader_role_arns=config.log_reader_role_arns)
@@ -183,7 +194,11 @@ class FileStoreStack(Stack):
         CfnOutput(self, "DownloadBaseUrl", value=self.download_base_url)
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "KeyGroupId", value=self.signing.key_group.key_group_id)
+        CfnOutput(self, "DistributionId", value=self.delivery.distribution_id)
+        CfnOutput(self, "RevocationStoreArn", value=self.edge_functions.revocation_store_arn,
+                  description="The edge's deny list (CloudFront KeyValueStore): deleted keys, revoked prefixes")
         CfnOutput(self, "FilesTableName", value=self.file_index.files.table_name)
+        CfnOutput(self, "ErasuresTableName", value=self.file_index.erasures.table_name)
         CfnOutput(self, "EventBusName", value=self.file_events.bus.event_bus_name)
         CfnOutput(self, "Scanning", value=config.scanning,
                   description="guardduty: GuardDuty Malware Protection scans every upload; none: no malware scan")

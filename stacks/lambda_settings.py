@@ -7,6 +7,9 @@ the CDK stack (values may be deploy-time tokens) and the local mode (plain value
   ``filegate.settings.Settings`` (``MINTING_ENVIRONMENT``).
 - ``verifier_environment``: the verifier and the sweep, read as ``VerifierSettings``
   (``VERIFIER_ENVIRONMENT``).
+- ``lifecycle_environment``: the minting environment plus the six lifecycle names, for ``files``,
+  ``deletions``, ``erasure_worker`` and ``revocation_expiry``, read as ``LifecycleSettings``
+  (docs/lifecycle.md, "Settings").
 
 ``filegate.settings.HANDLER_SETTINGS`` says which entry point reads which. Table and bus names
 default to the config's known names (``files_table_name``...); the stack may pass tokens instead.
@@ -18,6 +21,10 @@ from __future__ import annotations
 import json
 
 from stacks.config import ConfigError, EnvironmentConfig
+
+# isort: split
+# stacks.config has put lambdas/ on the path: the variable names are the settings' own.
+from filegate.settings import LIFECYCLE_VARIABLES
 
 #: Lambda refuses a function whose environment variables (names and values) exceed 4 KB: the
 #: deployment would fail after synthesis passed. A deploy-time token (an ARN, a key id) is
@@ -128,4 +135,39 @@ def verifier_environment(
     }
     if bucket_kms_key_arn:
         environment["FILEGATE_BUCKET_KMS_KEY_ARN"] = bucket_kms_key_arn
+    return _within_lambda_limit(config, environment)
+
+
+def lifecycle_environment(
+    config: EnvironmentConfig,
+    *,
+    bucket: str,
+    bucket_kms_key_arn: str | None,
+    download_base_url: str,
+    signing_slots_json: str,
+    revocation_store_arn: str,
+    distribution_id: str,
+    erasure_queue_url: str,
+    s3_addressing_style: str = "virtual",
+    files_table: str | None = None,
+    cursor_secret: str | None = None,
+    event_bus: str | None = None,
+    erasures_table: str | None = None,
+) -> dict[str, str]:
+    """The minting environment plus what listing, deleting, erasing and revoking read.
+
+    The store ARN, the distribution id and the queue URL exist only once deployed (tokens in the
+    stack, plain values locally); the secret, bus and table default to the config's known names.
+    """
+    environment = {
+        **minting_environment(config, bucket=bucket, bucket_kms_key_arn=bucket_kms_key_arn,
+                              download_base_url=download_base_url, signing_slots_json=signing_slots_json,
+                              s3_addressing_style=s3_addressing_style, files_table=files_table),
+        LIFECYCLE_VARIABLES["cursor_secret"]: cursor_secret or config.cursor_secret_name,
+        LIFECYCLE_VARIABLES["event_bus"]: event_bus or config.event_bus_name,
+        LIFECYCLE_VARIABLES["revocation_store_arn"]: revocation_store_arn,
+        LIFECYCLE_VARIABLES["distribution_id"]: distribution_id,
+        LIFECYCLE_VARIABLES["erasures_table"]: erasures_table or config.erasures_table_name,
+        LIFECYCLE_VARIABLES["erasure_queue_url"]: erasure_queue_url,
+    }
     return _within_lambda_limit(config, environment)

@@ -77,13 +77,18 @@ def acknowledge_python_function(
     """The findings every synchronous, non-VPC function here shares, with their reasons."""
     acknowledge(function, SYNC_INVOCATION_REASON.format(caller=caller),
                 "NIST.800.53.R5-LambdaDLQ", "HIPAA.Security-LambdaDLQ", "Serverless-LambdaDLQ")
-    acknowledge(function, NO_VPC_REASON,
-                "NIST.800.53.R5-LambdaInsideVPC", "HIPAA.Security-LambdaInsideVPC", "PCI.DSS.321-LambdaInsideVPC")
-    if python:
-        acknowledge(function, RUNTIME_REASON, "AwsSolutions-L1", "Serverless-LambdaLatestVersion")
+    acknowledge_outside_vpc(function, python=python)
     if not reserved_concurrency:
         acknowledge(function, NO_RESERVED_CONCURRENCY_REASON,
                     "NIST.800.53.R5-LambdaConcurrency", "HIPAA.Security-LambdaConcurrency")
+
+
+def acknowledge_outside_vpc(function: IConstruct, reason: str = NO_VPC_REASON, *, python: bool = True) -> None:
+    """No VPC (``reason`` says what the function talks to) and, for Python, the runtime's findings."""
+    acknowledge(function, reason,
+                "NIST.800.53.R5-LambdaInsideVPC", "HIPAA.Security-LambdaInsideVPC", "PCI.DSS.321-LambdaInsideVPC")
+    if python:
+        acknowledge(function, RUNTIME_REASON, "AwsSolutions-L1", "Serverless-LambdaLatestVersion")
 
 
 def acknowledge_inline_policy(policy: IConstruct, *, xray_wildcard: bool = True) -> None:

@@ -1,12 +1,16 @@
 """Environment variables, read once into validated models.
 
-Two models, one per kind of Lambda, sharing what both read (bucket, rules, files table):
+Three models, one per kind of Lambda, sharing what all read (bucket, rules, files table):
 
 - ``Settings``: the API Lambdas (``uploads``, ``downloads``, ``files``), which mint and answer
   requests; built by ``stacks.lambda_settings.minting_environment``.
 - ``VerifierSettings``: the verifier and the sweep, which hold no signing slot but read the
   quarantine, publish events and keep idempotency records; built by
   ``stacks.lambda_settings.verifier_environment``.
+- ``LifecycleSettings`` (extends ``Settings``): ``files``, ``deletions``, the erasure worker and
+  the revocation expiry (docs/lifecycle.md): the cursor secret, the bus, the edge's revocation
+  store, the distribution, the erasures table and queue; built by
+  ``stacks.lambda_settings.lifecycle_environment``.
 
 ``HANDLER_SETTINGS`` says which model each entry point reads. The CDK stacks and the local mode
 set exactly these names (``MINTING_ENVIRONMENT``, ``VERIFIER_ENVIRONMENT``; ``ENVIRONMENT`` is
@@ -43,6 +47,16 @@ _PUBLIC_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _TABLE_NAME = r"^[A-Za-z0-9_.-]{3,255}$"
 #: An EventBridge bus name, or its ARN.
 _EVENT_BUS = r"^(arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/)?[A-Za-z0-9._/-]{1,256}$"
+#: A Secrets Manager secret: its name, or its ARN.
+_SECRETS_MANAGER_ID = (r"^(arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}"
+           r"|[A-Za-z0-9/_+=.@-]{1,512})$")
+#: A CloudFront KeyValueStore ARN (global: no region).
+_KEY_VALUE_STORE_ARN = r"^arn:aws[a-z-]*:cloudfront::\d{12}:key-value-store/[A-Za-z0-9-]{1,64}$"
+#: A CloudFront distribution id.
+_DISTRIBUTION_ID = r"^[A-Z0-9]{1,64}$"
+#: An SQS queue URL: https, or http only to a loopback host (the local mode's stand-in).
+_QUEUE_URL = re.compile(
+    r"^(?:https://[A-Za-z0-9.-]+|http://(?:127\.0\.0\.1|localhost))(?::\d{1,5})?/\d{12}/[A-Za-z0-9_-]{1,80}$")
 
 Scanning = Literal["guardduty", "none"]
 
@@ -82,8 +96,19 @@ VERIFIER_ENVIRONMENT: Mapping[str, str] = {
     "scanning": "FILEGATE_SCANNING",
     "verifying_timeout_seconds": "FILEGATE_VERIFYING_TIMEOUT_SECONDS",
 }
+#: The six settings of docs/lifecycle.md, beyond the API Lambdas' (``stacks.lambda_settings`` sets them).
+LIFECYCLE_VARIABLES: Mapping[str, str] = {
+    "cursor_secret": "FILEGATE_CURSOR_SECRET",
+    "event_bus": "FILEGATE_EVENT_BUS",
+    "revocation_store_arn": "FILEGATE_REVOCATION_STORE_ARN",
+    "distribution_id": "FILEGATE_DISTRIBUTION_ID",
+    "erasures_table": "FILEGATE_ERASURES_TABLE",
+    "erasure_queue_url": "FILEGATE_ERASURE_QUEUE_URL",
+}
+#: Environment variable for each setting of the lifecycle Lambdas (``LifecycleSettings``).
+LIFECYCLE_ENVIRONMENT: Mapping[str, str] = {**MINTING_ENVIRONMENT, **LIFECYCLE_VARIABLES}
 #: Every variable some filegate Lambda reads.
-ENVIRONMENT: Mapping[str, str] = {**MINTING_ENVIRONMENT, **VERIFIER_ENVIRONMENT}
+ENVIRONMENT: Mapping[str, str] = {**MINTING_ENVIRONMENT, **VERIFIER_ENVIRONMENT, **LIFECYCLE_ENVIRONMENT}
 _JSON_SETTINGS = frozenset({"rules", "signing_slots", "backend_principals", "placeholder_claims"})
 _SEVEN_DAYS = 7 * 24 * 3600
 #: The sweep gives up on an undecided record after this long at most: well inside the record's
@@ -270,11 +295,39 @@ class VerifierSettings(_EnvironmentSettings):
     verifying_timeout_seconds: Annotated[int, Field(ge=60, le=MAX_VERIFYING_TIMEOUT_SECONDS)] = 3600
 
 
+class LifecycleSettings(Settings):
+    """The lifecycle Lambdas (docs/lifecycle.md): ``files``, ``deletions``, the erasure worker and
+    the revocation expiry. Every setting here is required."""
+
+    ENVIRONMENT: ClassVar[Mapping[str, str]] = LIFECYCLE_ENVIRONMENT
+
+    #: The Secrets Manager secret (name or ARN) whose SecretString keys the listing cursors' MAC.
+    cursor_secret: Annotated[str, Field(pattern=_SECRETS_MANAGER_ID)]
+    #: The product's own EventBridge bus (``File Deleted``, ``Subject Erased``).
+    event_bus: Annotated[str, Field(pattern=_EVENT_BUS)]
+    #: The CloudFront KeyValueStore the edge's revocation function reads.
+    revocation_store_arn: Annotated[str, Field(pattern=_KEY_VALUE_STORE_ARN)]
+    #: The distribution whose cached copies a delete invalidates.
+    distribution_id: Annotated[str, Field(pattern=_DISTRIBUTION_ID)]
+    erasures_table: Annotated[str, Field(pattern=_TABLE_NAME)]
+    erasure_queue_url: str
+
+    @field_validator("erasure_queue_url")
+    @classmethod
+    def _queue_url(cls, value: str) -> str:
+        if not _QUEUE_URL.match(value):
+            raise ValueError(f"{value[:200]!r} is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)")
+        return value
+
+
 #: Which settings model each Lambda entry point reads.
 HANDLER_SETTINGS: Mapping[str, type[_EnvironmentSettings]] = {
     "filegate.handlers.uploads.handler": Settings,
     "filegate.handlers.downloads.handler": Settings,
-    "filegate.handlers.files.handler": Settings,
+    "filegate.handlers.files.handler": LifecycleSettings,
+    "filegate.handlers.deletions.handler": LifecycleSettings,
+    "filegate.handlers.erasure_worker.handler": LifecycleSettings,
+    "filegate.handlers.revocation_expiry.handler": LifecycleSettings,
     "filegate.handlers.verifier.handler": VerifierSettings,
     "filegate.handlers.sweep.handler": VerifierSettings,
 }

@@ -1,9 +1,10 @@
 // The demo page: log in as a demo user, upload with a progress bar, watch each upload being
 // verified (awaiting upload -> verifying -> clean, or rejected with the reason in plain words),
-// list and download verified files, show public images. The API calls go through
-// filegate-client.js (the part to copy).
+// list your files a page at a time (GET /files), download verified ones, delete them, show
+// public images. The API calls go through filegate-client.js (the part to copy).
 import {
-  describeError, describeStatus, downloadUrl, uploadFile, waitForVerification,
+  deleteFile, describeError, describeReason, describeStatus, downloadUrl, listFiles, uploadFile,
+  waitForVerification,
 } from "./filegate-client.js";
 
 const $ = (id) => document.getElementById(id);
@@ -38,7 +39,11 @@ async function login() {
   $("upload-error").textContent = "";
   $("upload-status").textContent = "";
   $("verifications").replaceChildren();
+  $("files-status").textContent = "";
+  const visible = state.config.rules.filter((rule) => rule.groups.some((group) => user.groups.includes(group)));
+  $("list-rule").replaceChildren(new Option("All kinds", ""), ...visible.map((rule) => new Option(rule.name, rule.name)));
   state.session += 1;  // uploads of the previous user stop updating the page
+  resetPaging();
   await refreshFiles();
 }
 
@@ -118,11 +123,13 @@ async function track({ fileId, key, filename }) {
     });
     if (session !== state.session) return;
     if (record.status === "clean") {
-      item.append(" ", downloadButton(key));
-      await refreshFiles();
+      const rule = ruleNamed(record.rule);
+      if (!rule || rule.actions.includes("download")) item.append(" ", downloadButton(key));
     } else {
       item.classList.add("rejected");
     }
+    resetPaging();  // newest first: the file is on the first page
+    await refreshFiles();
   } catch (error) {
     if (session !== state.session) return;
     text.textContent = `${filename}: ${describeError(error)}`;
@@ -139,54 +146,174 @@ async function download(key) {
   }
 }
 
+// 10 files a page; `?page_size=` (1 to 100) changes it, e.g. to see the paging with a few files.
+const PAGE_SIZE = Math.min(100, Math.max(1, Number(new URLSearchParams(window.location.search).get("page_size")) || 10));
+// Paging: the cursors of the pages seen so far (the first page has none), and where we are.
+const paging = { cursors: [null], index: 0, next: null };
+
+function resetPaging() {
+  paging.cursors = [null];
+  paging.index = 0;
+  paging.next = null;
+}
+
+/** The status in plain words, with the rejection reason. */
+function statusWords(record) {
+  switch (record.status) {
+    case "clean":
+      return "Verified";
+    case "verifying":
+      return "Being checked";
+    case "awaiting_upload":
+      return "Waiting for the upload";
+    case "rejected":
+      return `Rejected: ${describeReason(record.reason)}`;
+    default:
+      return record.status;
+  }
+}
+
+function ruleNamed(name) {
+  return state.config.rules.find((rule) => rule.name === name);
+}
+
+function publicUrl(key) {
+  return `${state.config.edge}/${key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+function cell(...children) {
+  const td = document.createElement("td");
+  td.append(...children);
+  return td;
+}
+
+function deleteButton(record) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary delete";
+  button.textContent = "Delete";
+  button.dataset.fileId = record.file_id;
+  button.setAttribute("aria-label", `Delete ${record.filename || record.key}`);
+  button.addEventListener("click", () => remove(record, button));
+  return button;
+}
+
+function fileRow(record) {
+  const rule = ruleNamed(record.rule);
+  const actions = rule ? rule.actions : [];
+  const name = record.filename || record.key.split("/").pop();
+  const row = document.createElement("tr");
+  row.dataset.fileId = record.file_id;
+  row.dataset.status = record.status;
+  const title = document.createElement("span");
+  title.className = "filename";
+  title.textContent = name;
+  const key = document.createElement("code");
+  key.textContent = record.key;
+  const date = document.createElement("time");
+  const created = new Date(record.created_at * 1000);
+  date.dateTime = created.toISOString();
+  date.textContent = created.toLocaleString();
+  const status = document.createElement("span");
+  status.className = `status ${record.status}`;
+  status.textContent = statusWords(record);
+  const buttons = [];
+  if (record.status === "clean" && actions.includes("download")) {
+    const button = downloadButton(record.key);
+    button.setAttribute("aria-label", `Download ${name}`);
+    buttons.push(button);
+  }
+  if (record.status === "clean" && record.key.startsWith("public/")) {
+    const link = document.createElement("a");
+    link.href = publicUrl(record.key);
+    link.textContent = "Open";
+    link.setAttribute("aria-label", `Open ${name} (public)`);
+    buttons.push(link);
+  }
+  if (actions.includes("delete") && record.status !== "verifying") buttons.push(deleteButton(record));
+  row.append(cell(title, document.createElement("br"), key), cell(record.rule), cell(status),
+    cell(formatSize(record.size)), cell(date), cell(...buttons));
+  return row;
+}
+
+// Delete one file (after the user confirms), then show the list again.
+async function remove(record, button) {
+  const name = record.filename || record.key;
+  $("files-error").textContent = "";
+  if (!window.confirm(`Delete ${name}? It cannot be undone.`)) return;
+  button.disabled = true;
+  try {
+    await deleteFile({ apiUrl: state.config.api, token: state.token, fileId: record.file_id });
+  } catch (error) {
+    if (error.code !== "not_found") {  // already gone: the list is simply out of date
+      $("files-error").textContent = describeError(error, { action: "delete" });
+      button.disabled = false;
+      return;
+    }
+  }
+  $("files-status").textContent = `${name} was deleted.`;
+  const tracked = document.querySelector(`#verifications li[data-file-id="${CSS.escape(record.file_id)}"]`);
+  if (tracked) {
+    tracked.dataset.status = "deleted";
+    tracked.querySelector(".status-text").textContent = `${name} was deleted.`;
+    for (const old of tracked.querySelectorAll("button")) old.remove();
+  }
+  await refreshFiles();
+}
+
 async function refreshFiles() {
   $("files-error").textContent = "";
-  let response;
+  const session = state.session;
+  let page;
   try {
-    response = await fetch(`${state.config.api}/local/files`, {
-      headers: { Authorization: `Bearer ${state.token}` },
+    page = await listFiles({
+      apiUrl: state.config.api,
+      token: state.token,
+      rule: $("list-rule").value || undefined,
+      limit: PAGE_SIZE,
+      cursor: paging.cursors[paging.index],
     });
   } catch (error) {
-    $("files-error").textContent = `Could not list files (${error}).`;
+    if (session !== state.session) return;
+    $("files-error").textContent = `Could not list your files: ${describeError(error)}`;
     return;
   }
-  if (!response.ok) {
-    $("files-error").textContent = `Could not list files (${response.status}).`;
-    return;
-  }
-  const { files } = await response.json();
-  const own = files.filter((file) => !file.public);
-  $("file-list").replaceChildren(...own.map((file) => {
+  if (session !== state.session) return;
+  paging.next = page.nextCursor;
+  $("file-list").replaceChildren(...page.files.map(fileRow));
+  if (page.files.length === 0) {
     const row = document.createElement("tr");
-    const name = document.createElement("td");
-    const code = document.createElement("code");
-    code.textContent = file.key;
-    name.append(code);
-    const kind = document.createElement("td");
-    kind.textContent = file.rule;
-    const size = document.createElement("td");
-    size.textContent = formatSize(file.size);
-    const action = document.createElement("td");
-    action.append(downloadButton(file.key));
-    row.append(name, kind, size, action);
-    return row;
-  }));
-  if (own.length === 0) {
-    const row = document.createElement("tr");
-    const cell = document.createElement("td");
-    cell.colSpan = 4;
-    cell.textContent = "No files yet.";
-    row.append(cell);
+    const empty = cell(paging.index === 0 ? "No files yet." : "No more files.");
+    empty.colSpan = 6;
+    row.append(empty);
     $("file-list").replaceChildren(row);
   }
-  const images = files.filter((file) => file.public && /\.(png|jpe?g|webp|gif)$/.test(file.key));
-  $("gallery").replaceChildren(...images.map((file) => {
+  $("previous-page").disabled = paging.index === 0;
+  $("next-page").disabled = !paging.next;
+  $("page-number").textContent = `Page ${paging.index + 1}`;
+  // Public images: the marketing user's own files, served by the edge without a signature.
+  const images = page.files.filter((record) => record.status === "clean" && record.key.startsWith("public/")
+    && /\.(png|jpe?g|webp)$/.test(record.key));
+  $("gallery").replaceChildren(...images.map((record) => {
     const img = document.createElement("img");
-    img.src = `${state.config.edge}/${file.key.split("/").map(encodeURIComponent).join("/")}`;
-    img.alt = file.key;
+    img.src = publicUrl(record.key);
+    img.alt = record.filename || record.key;
     return img;
   }));
-  if (images.length === 0) $("gallery").textContent = "No public images yet (log in as Mia to add one).";
+  if (images.length === 0) $("gallery").textContent = "No public images on this page (log in as Mia to add one).";
+}
+
+async function nextPage() {
+  if (!paging.next) return;
+  paging.cursors = paging.cursors.slice(0, paging.index + 1).concat(paging.next);
+  paging.index += 1;
+  await refreshFiles();
+}
+
+async function previousPage() {
+  if (paging.index === 0) return;
+  paging.index -= 1;
+  await refreshFiles();
 }
 
 async function main() {
@@ -195,6 +322,9 @@ async function main() {
   $("login-button").addEventListener("click", login);
   $("upload-button").addEventListener("click", upload);
   $("refresh-button").addEventListener("click", refreshFiles);
+  $("next-page").addEventListener("click", nextPage);
+  $("previous-page").addEventListener("click", previousPage);
+  $("list-rule").addEventListener("change", () => { resetPaging(); refreshFiles(); });
   $("rule").addEventListener("change", showRuleHelp);
   document.body.dataset.ready = "true";
 }

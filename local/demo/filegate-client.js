@@ -14,6 +14,18 @@
  *   if (record.status === "clean") {
  *     const url = await downloadUrl({ apiUrl, token, key });       // then: location.assign(url)
  *   }
+ *   // An upload library that POSTs the form itself (Uppy's AwsS3 plugin: see uppy.js) takes
+ *   // mintUpload({ apiUrl, token, rule, file }) -> { url, fields, key, fileId, ... } instead.
+ *
+ * Your files, newest first, a page at a time (GET /files), and deleting one (DELETE /files/{id}):
+ *
+ *   let cursor = null;
+ *   do {
+ *     const { files, nextCursor } = await listFiles({ apiUrl, token, rule: "cv", limit: 20, cursor });
+ *     // files: records as fileStatus returns them
+ *     cursor = nextCursor;
+ *   } while (cursor);
+ *   await deleteFile({ apiUrl, token, fileId });   // safe to repeat: a retry answers 204 too
  *
  * A file's status (GET /files/{fileId}) moves one way: "awaiting_upload" -> "verifying" ->
  * "clean" (downloadable) or "rejected" (with a `reason`: "type_mismatch", "size_mismatch",
@@ -23,8 +35,9 @@
  *
  * Errors are thrown as FilegateError with a stable `code`: the API's error codes
  * ("payload_too_large", "unsupported_media_type", "not_allowed", "unauthenticated", "not_ready",
- * "rejected", "not_found", ...), or "s3:<S3 error code>" when S3 refused the upload (e.g.
- * "s3:EntityTooLarge"), or "network" / "timeout". describeError(error) turns one into a sentence.
+ * "rejected", "not_found", "quota_exceeded", ...), or "s3:<S3 error code>" when S3 refused the
+ * upload (e.g. "s3:EntityTooLarge"), or "network" / "timeout". describeError(error) turns one into
+ * a sentence.
  */
 
 export class FilegateError extends Error {
@@ -42,23 +55,25 @@ export class FilegateError extends Error {
 }
 
 async function callApi(apiUrl, token, path, body, method = "POST") {
+  const headers = { Authorization: `Bearer ${token}` };
+  const init = { method, headers };
+  if (body !== null && body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
   let response;
   try {
-    response = await fetch(`${apiUrl}${path}`, method === "GET"
-      ? { method, headers: { Authorization: `Bearer ${token}` } }
-      : {
-        method,
-        headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
-        body: JSON.stringify(body),
-      });
+    response = await fetch(`${apiUrl}${path}`, init);
   } catch (error) {
     throw new FilegateError("network", String(error), 0);
   }
   let payload = null;
-  try {
-    payload = await response.json();
-  } catch {
-    payload = null;
+  if (response.status !== 204) {
+    try {
+      payload = await response.json();
+    } catch {
+      payload = null;
+    }
   }
   if (!response.ok) {
     if (payload && payload.error) {
@@ -119,14 +134,34 @@ function postToS3(url, fields, file, onProgress, signal) {
  *   then being verified: see waitForVerification
  */
 export async function uploadFile({ apiUrl, token, rule, file, onProgress, signal }) {
+  const minted = await mintUpload({ apiUrl, token, rule, file });
+  await postToS3(minted.url, minted.fields, file, onProgress, signal);
+  return { key: minted.key, fileId: minted.fileId, expiresAt: minted.expiresAt, maxBytes: minted.maxBytes };
+}
+
+/**
+ * Only the first half of uploadFile, for an upload library that sends the form itself (e.g. Uppy's
+ * AwsS3 plugin: see uppy.js): asks POST /uploads for a presigned POST for this file.
+ * @param {object} options
+ * @param {string} options.apiUrl the filegate API's base URL
+ * @param {string} options.token the user's access token (JWT)
+ * @param {string} options.rule rule name, e.g. "cv"
+ * @param {{name: string, type: string, size: number}} options.file what is declared: its name
+ *   (metadata only), type and size
+ * @returns {Promise<{key: string, fileId: string, url: string, fields: Object<string, string>,
+ *   expiresAt: number, maxBytes: number}>} POST `fields`, then the file (last), to `url`
+ */
+export async function mintUpload({ apiUrl, token, rule, file }) {
   const minted = await callApi(apiUrl, token, "/uploads", {
     rule,
     content_type: file.type || "application/octet-stream",
     size: file.size,
     filename: file.name,
   });
-  await postToS3(minted.url, minted.fields, file, onProgress, signal);
-  return { key: minted.key, fileId: minted.file_id, expiresAt: minted.expires_at, maxBytes: minted.max_bytes };
+  return {
+    key: minted.key, fileId: minted.file_id, url: minted.url, fields: minted.fields,
+    expiresAt: minted.expires_at, maxBytes: minted.max_bytes,
+  };
 }
 
 /**
@@ -135,6 +170,39 @@ export async function uploadFile({ apiUrl, token, rule, file, onProgress, signal
  */
 export async function fileStatus({ apiUrl, token, fileId }) {
   return callApi(apiUrl, token, `/files/${encodeURIComponent(fileId)}`, null, "GET");
+}
+
+/**
+ * One page of the files the user may see (their own, and their org's under org rules), newest first.
+ * @param {object} options
+ * @param {string} options.apiUrl the filegate API's base URL
+ * @param {string} options.token the user's access token (JWT)
+ * @param {string} [options.rule] only files of this rule
+ * @param {number} [options.limit] page size: 1 to 100 (the server caps it; default 50)
+ * @param {string} [options.cursor] the nextCursor of the previous page (opaque; it only works for
+ *   the same user and rule)
+ * @returns {Promise<{files: object[], nextCursor: string|null}>} files as fileStatus returns them;
+ *   nextCursor is null on the last page
+ */
+export async function listFiles({ apiUrl, token, rule, limit, cursor } = {}) {
+  const query = new URLSearchParams();
+  if (rule) query.set("rule", rule);
+  if (limit !== undefined && limit !== null) query.set("limit", String(limit));
+  if (cursor) query.set("cursor", cursor);
+  const search = query.toString();
+  const page = await callApi(apiUrl, token, `/files${search ? `?${search}` : ""}`, null, "GET");
+  return { files: page.files, nextCursor: page.next_cursor ?? null };
+}
+
+/**
+ * Delete one file: every stored version, the edge's cached copies, and every download URL already
+ * issued for it. Safe to repeat (a retry of a completed delete answers 204 too).
+ * Throws "not_found" (no such file, or not yours), "not_allowed" (its rule does not allow deleting)
+ * or "not_ready" (still being checked: try again once it is clean or rejected).
+ * @returns {Promise<void>}
+ */
+export async function deleteFile({ apiUrl, token, fileId }) {
+  await callApi(apiUrl, token, `/files/${encodeURIComponent(fileId)}`, null, "DELETE");
 }
 
 /**
@@ -203,8 +271,24 @@ export async function downloadUrl({ apiUrl, token, key, expiresIn }) {
   return minted.url;
 }
 
-/** A sentence for people from a FilegateError (or anything thrown). */
-export function describeError(error, { maxBytes } = {}) {
+/**
+ * A sentence for people from a FilegateError (or anything thrown).
+ * @param {object} [context] maxBytes: the rule's limit (for uploads); action: "delete" when the
+ *   error answers a deleteFile
+ */
+export function describeError(error, { maxBytes, action } = {}) {
+  if (action === "delete") {
+    switch (error && error.code) {
+      case "not_ready":
+        return "This file is still being checked; it can be deleted once the check is done.";
+      case "not_allowed":
+        return "Files of this kind cannot be deleted.";
+      case "not_found":
+        return "This file is already gone.";
+      default:
+        break;
+    }
+  }
   const limit = maxBytes ? ` (the limit is ${(maxBytes / 1048576).toFixed(0)} MB)` : "";
   switch (error && error.code) {
     case "payload_too_large":
@@ -233,6 +317,8 @@ export function describeError(error, { maxBytes } = {}) {
       return "This file was rejected when it was checked, so it cannot be downloaded.";
     case "not_found":
       return "There is no such file.";
+    case "quota_exceeded":
+      return "You have reached the number of files you may keep here; delete one first.";
     case "timeout":
       return "Checking the file takes longer than usual; look again in a moment.";
     default:

@@ -27,8 +27,9 @@ class Delivery(Construct):
     """Distribution in front of the private bucket.
 
     The S3 origin with Origin Access Control is built once and shared by both behaviours. The
-    default behaviour trusts only the signing key group; ``public/*`` needs no signature. The
-    cache key holds no query string, so differently signed URLs for one file share the cache.
+    default behaviour trusts only the signing key group and runs the revocation check
+    (``signed_viewer_request``) on every request; ``public/*`` needs no signature. The cache key
+    holds no query string, so differently signed URLs for one file share the cache.
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class Delivery(Construct):
         ipv6: bool,
         domain: DomainSettings | None,
         certificate: acm.ICertificate | None,
+        signed_viewer_request: cloudfront.FunctionAssociation,
     ) -> None:
         super().__init__(scope, construct_id)
         origin = origins.S3BucketOrigin.with_origin_access_control(
@@ -98,6 +100,9 @@ class Delivery(Construct):
                 response_headers_policy=self.headers_policy,
                 compress=True,
                 trusted_key_groups=[key_group] if signed else None,
+                # The edge's deny list checks every signed request (URLs and cookies alike);
+                # public/* has no issued URLs to revoke.
+                function_associations=[signed_viewer_request] if signed else None,
             )
 
         custom_domain = domain is not None and certificate is not None
@@ -150,3 +155,7 @@ class Delivery(Construct):
     @property
     def distribution_arn(self) -> str:
         return self.distribution.distribution_arn
+
+    @property
+    def distribution_id(self) -> str:
+        return self.distribution.distribution_id

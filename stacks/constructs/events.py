@@ -1,4 +1,5 @@
-"""The product's own event bus (``File Verified``, ``File Rejected``) and an optional webhook."""
+"""The product's own event bus (``File Verified``, ``File Rejected``, ``File Deleted``,
+``Subject Erased``) and an optional webhook."""
 
 from __future__ import annotations
 
@@ -15,14 +16,16 @@ from stacks.nag import acknowledge, acknowledge_inline_policy
 
 #: What the verifier publishes (``filegate.adapters.events``: ``SOURCE``, ``DETAIL_TYPES``).
 EVENT_SOURCE = "filegate"
-DETAIL_TYPES = ("File Verified", "File Rejected")
+DETAIL_TYPES = ("File Verified", "File Rejected", "File Deleted", "Subject Erased")
 
 
 class FileEvents(Construct):
-    """The bus the backend subscribes to; only the verifier's role may put events on it.
+    """The bus the backend subscribes to; only the verifier's, the sweep's and the deleting roles
+    may put events on it.
 
     No resource policy: same-account callers are authorized by their identity policies, and the
-    only one that names this bus is the verifier's. With ``events.webhook_url`` a rule forwards
+    only ones that name this bus are the verifier's, the sweep's, the deletions' and the erasure
+    worker's. With ``events.webhook_url`` a rule forwards
     every file event to an API destination whose credential EventBridge reads from the
     configured Secrets Manager secret (the template holds a dynamic reference, never the value);
     undeliverable events go to an encrypted dead-letter queue.
@@ -40,7 +43,8 @@ class FileEvents(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(
-            self, "Bus", event_bus_name=bus_name, description=f"{name_prefix}: file verified / rejected events",
+            self, "Bus", event_bus_name=bus_name,
+            description=f"{name_prefix}: file verified / rejected / deleted and subject erased events",
         )
         pattern = events.EventPattern(source=[EVENT_SOURCE], detail_type=list(DETAIL_TYPES))
         if settings.archive_retention_days:

@@ -1,4 +1,5 @@
-"""The file records table and the verifier's idempotency table (DESIGN.md decision 10)."""
+"""The file records table (with its listing indexes), the verifier's idempotency table and the
+erasures table (DESIGN.md decisions 10 and 12, docs/lifecycle.md)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,15 @@ FILES_TTL_ATTRIBUTE = "expires_at"
 PENDING_INDEX = "pending"
 PENDING_ATTRIBUTE = "pending_status"
 PENDING_SORT_ATTRIBUTE = "updated_at"
+#: The listing indexes (docs/lifecycle.md, "File record additions"): newest first per owner, and
+#: per organisation for rules keyed by ``{org_id}`` (sparse: only those records carry ``org_scope``).
+OWNER_INDEX = "owner"
+OWNER_ATTRIBUTE = "owner_sub"
+ORG_INDEX = "org"
+ORG_ATTRIBUTE = "org_scope"
+LISTED_AT_ATTRIBUTE = "listed_at"
+#: One erasure item per subject (docs/lifecycle.md, "Erasure"); no TTL: it is the evidence.
+ERASURE_ID_ATTRIBUTE = "erasure_id"
 #: Powertools' idempotency layout.
 IDEMPOTENCY_KEY_ATTRIBUTE = "id"
 IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
@@ -30,9 +40,9 @@ BACKUP_PLAN_REASON = (
 
 
 class FileIndex(Construct):
-    """Two on-demand tables encrypted with one customer key, with point-in-time recovery.
+    """Three on-demand tables encrypted with one customer key, with point-in-time recovery.
 
-    Both keep deletion protection (and are retained) outside throw-away environments.
+    All keep deletion protection (and are retained) outside throw-away environments.
     """
 
     def __init__(
@@ -43,18 +53,19 @@ class FileIndex(Construct):
         name_prefix: str,
         files_table_name: str,
         idempotency_table_name: str,
+        erasures_table_name: str,
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
         protected = removal_policy != RemovalPolicy.DESTROY
         self.key = kms.Key(
             self, "RecordsKey",
-            description=f"{name_prefix}: encrypts the file records and idempotency tables",
+            description=f"{name_prefix}: encrypts the file records, idempotency and erasures tables",
             enable_key_rotation=True,
             removal_policy=removal_policy,
         )
 
-        def table(construct: str, name: str, partition: str, ttl: str) -> dynamodb.Table:
+        def table(construct: str, name: str, partition: str, ttl: str | None) -> dynamodb.Table:
             created = dynamodb.Table(
                 self, construct,
                 table_name=name,
@@ -80,9 +91,23 @@ class FileIndex(Construct):
             # The sweep re-reads each record it acts on (strongly consistent), so keys suffice.
             projection_type=dynamodb.ProjectionType.KEYS_ONLY,
         )
+        # Listings read whole records from the index (no GetItem per item), so both project ALL.
+        for index_name, partition in ((OWNER_INDEX, OWNER_ATTRIBUTE), (ORG_INDEX, ORG_ATTRIBUTE)):
+            self.files.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=dynamodb.Attribute(name=partition, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=LISTED_AT_ATTRIBUTE, type=dynamodb.AttributeType.STRING),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
         self.idempotency = table("IdempotencyTable", idempotency_table_name, IDEMPOTENCY_KEY_ATTRIBUTE,
                                  IDEMPOTENCY_TTL_ATTRIBUTE)
+        self.erasures = table("ErasuresTable", erasures_table_name, ERASURE_ID_ATTRIBUTE, None)
 
     @property
     def pending_index_arn(self) -> str:
         return f"{self.files.table_arn}/index/{PENDING_INDEX}"
+
+
+def listing_index_arns(files_table_arn: str) -> list[str]:
+    """The ARNs of the two listing indexes of the files table (``Query`` is granted on these)."""
+    return [f"{files_table_arn}/index/{index}" for index in (OWNER_INDEX, ORG_INDEX)]

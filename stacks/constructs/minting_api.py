@@ -18,24 +18,29 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
-from stacks.constructs.python_function import filegate_function
+from stacks.constructs.python_function import FunctionHost, lambda_role
 from stacks.constructs.signing import SlotKey
 from stacks.lambda_bundling import LAMBDA_ROOT
-from stacks.lambda_settings import minting_environment
+from stacks.lambda_settings import lifecycle_environment, minting_environment
 from stacks.nag import acknowledge_python_function
 
 UPLOAD_HANDLER = "filegate.handlers.uploads.handler"
 DOWNLOAD_HANDLER = "filegate.handlers.downloads.handler"
 FILES_HANDLER = "filegate.handlers.files.handler"
-#: (method, path) per function; user routes take a JWT with the files scopes, backend ones SigV4.
+#: (method, path) per function; user routes take a JWT with the files scopes, backend ones SigV4
+#: (docs/lifecycle.md, "Routes"). ``deletions`` is the lifecycle construct's function.
 USER_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
     "uploads": (("POST", "/uploads"),),
     "downloads": (("POST", "/downloads"), ("POST", "/downloads/cookies")),
-    "files": (("GET", "/files/{file_id}"),),
+    "files": (("GET", "/files"), ("GET", "/files/{file_id}")),
+    "deletions": (("DELETE", "/files/{file_id}"),),
 }
 BACKEND_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
     "uploads": (("POST", "/backend/uploads"),),
     "downloads": (("POST", "/backend/downloads"),),
+    "files": (("GET", "/backend/files"), ("GET", "/backend/files/{file_id}")),
+    "deletions": (("DELETE", "/backend/files/{file_id}"), ("POST", "/backend/revocations"),
+                  ("POST", "/backend/erasures"), ("GET", "/backend/erasures/{erasure_id}")),
 }
 
 
@@ -77,33 +82,54 @@ class MintingTarget:
     files_table_name: str
 
 
-def lambda_environment(scope: Construct, config: EnvironmentConfig, target: MintingTarget) -> dict[str, str]:
-    """The settings ``filegate.settings`` reads, with this deployment's (token) values."""
+def _target_settings(scope: Construct, target: MintingTarget) -> dict[str, str]:
+    """What both environment builders take from the file store stack (deploy-time tokens)."""
     slots = {
         slot.name: {
             "public_key_id": slot.public_key_id, "kms_key_id": slot.kms_key_arn, "secret_name": slot.secret_name,
         }
         for slot in target.slots
     }
-    return minting_environment(
+    return {
+        "bucket": target.bucket_name,
+        "bucket_kms_key_arn": target.bucket_key_arn,
+        "download_base_url": target.download_base_url,
+        "signing_slots_json": Stack.of(scope).to_json_string(slots),  # ids are deploy-time tokens
+        "files_table": target.files_table_name,
+    }
+
+
+def lambda_environment(scope: Construct, config: EnvironmentConfig, target: MintingTarget) -> dict[str, str]:
+    """The settings ``filegate.settings`` reads, with this deployment's (token) values."""
+    return minting_environment(config, **_target_settings(scope, target))
+
+
+def lifecycle_lambda_environment(
+    scope: Construct, config: EnvironmentConfig, target: MintingTarget, *,
+    revocation_store_arn: str, distribution_id: str, erasure_queue_url: str,
+) -> dict[str, str]:
+    """``LifecycleSettings``: the minting settings plus the lifecycle ones (files, deletions, erasure
+    worker, revocation expiry). Secret, bus and erasures table go by their known names."""
+    return lifecycle_environment(
         config,
-        bucket=target.bucket_name,
-        bucket_kms_key_arn=target.bucket_key_arn,
-        download_base_url=target.download_base_url,
-        signing_slots_json=Stack.of(scope).to_json_string(slots),  # ids are deploy-time tokens
-        files_table=target.files_table_name,
+        **_target_settings(scope, target),
+        revocation_store_arn=revocation_store_arn,
+        distribution_id=distribution_id,
+        erasure_queue_url=erasure_queue_url,
     )
 
 
-class MintingApi(Construct):
-    """``POST /uploads``, ``/downloads``, ``/downloads/cookies``, ``GET /files/{file_id}`` (JWT) and
-    the ``/backend/`` twins (IAM).
+class MintingApi(FunctionHost):
+    """``POST /uploads``, ``/downloads``, ``/downloads/cookies``, ``GET /files``, ``GET /files/{file_id}``
+    (JWT) and the ``/backend/`` twins (IAM); :meth:`add_function_routes` adds another function's
+    routes (the lifecycle's ``deletions``).
 
     Three functions, three roles: the upload role may only ``s3:PutObject`` under the quarantine
-    prefixes of the upload rules (presigned POSTs carry its authority) and write new file records;
-    the download role may only sign and read records; the files role may only read records. The
-    upload and download role names are known in advance because the bucket policy and the signing
-    keys' key policies (in the file store stack) name them.
+    prefixes of the upload rules (presigned POSTs carry its authority), write new file records and
+    count an owner's records (quotas); the download role may only sign and read records; the files
+    role may only read and list records and read the cursor secret. The upload and download role
+    names are known in advance because the bucket policy and the signing keys' key policies (in the
+    file store stack) name them. The files function reads ``LifecycleSettings`` (``files_environment``).
     """
 
     def __init__(
@@ -113,30 +139,25 @@ class MintingApi(Construct):
         *,
         config: EnvironmentConfig,
         target: MintingTarget,
+        files_environment: dict[str, str],
         authorizer: apigw.IHttpRouteAuthorizer,
         authorization_scopes: list[str],
         log_retention: logs.RetentionDays,
         log_key: kms.IKey,
         removal_policy: RemovalPolicy,
     ) -> None:
-        super().__init__(scope, construct_id)
+        super().__init__(scope, construct_id, log_retention=log_retention, log_key=log_key,
+                         removal_policy=removal_policy)
         self.config = config
-        self._log_retention = log_retention
-        self._log_key = log_key
-        self._removal_policy = removal_policy
         environment = lambda_environment(self, config, target)
 
-        self.upload_role = iam.Role(
+        self.upload_role = lambda_role(
             self, "UploadRole", role_name=config.upload_role_name,
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Signs presigned POSTs: may write only under the upload rules' key prefixes",
-            max_session_duration=Duration.hours(1),
         )
-        self.download_role = iam.Role(
+        self.download_role = lambda_role(
             self, "DownloadRole", role_name=config.download_role_name,
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Signs CloudFront URLs with the signing slot keys; reads nothing",
-            max_session_duration=Duration.hours(1),
         )
         self.upload_function = self._function("Upload", UPLOAD_HANDLER, self.upload_role, environment,
                                               requirements=(LAMBDA_ROOT / "requirements.txt",))
@@ -145,13 +166,11 @@ class MintingApi(Construct):
             download_requirements.append(LAMBDA_ROOT / "requirements-secret-signer.txt")
         self.download_function = self._function("Download", DOWNLOAD_HANDLER, self.download_role, environment,
                                                 requirements=tuple(download_requirements))
-        self.files_role = iam.Role(
+        self.files_role = lambda_role(
             self, "FilesRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Answers GET /files/{file_id}: reads file records; nothing else",
-            max_session_duration=Duration.hours(1),
+            description="Answers GET /files and GET /files/{file_id}: reads and lists file records; nothing else",
         )
-        self.files_function = self._function("Files", FILES_HANDLER, self.files_role, environment,
+        self.files_function = self._function("Files", FILES_HANDLER, self.files_role, files_environment,
                                              requirements=(LAMBDA_ROOT / "requirements.txt",))
 
         self.access_logs = logs.LogGroup(
@@ -164,7 +183,8 @@ class MintingApi(Construct):
             create_default_stage=False,
             cors_preflight=apigw.CorsPreflightOptions(
                 allow_origins=list(config.frontend_origins),
-                allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.OPTIONS],
+                allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.DELETE,
+                               apigw.CorsHttpMethod.OPTIONS],
                 allow_headers=["authorization", "content-type"],
                 max_age=Duration.hours(1),
             ),
@@ -180,31 +200,37 @@ class MintingApi(Construct):
             access_log_settings=_AccessLogs(self.access_logs),
             detailed_metrics_enabled=True,
         )
-        functions = {"uploads": self.upload_function, "downloads": self.download_function,
-                     "files": self.files_function}
-        backend_authorizer = authorizers.HttpIamAuthorizer()
-        for name, function in functions.items():
-            integration = integrations.HttpLambdaIntegration(f"{name.title()}Integration", function)
-            for method, path in USER_ROUTES[name]:
-                self.http_api.add_routes(
-                    path=path, methods=[apigw.HttpMethod(method)], integration=integration,
-                    authorizer=authorizer, authorization_scopes=authorization_scopes,
-                )
-            for method, path in BACKEND_ROUTES.get(name, ()):
-                self.http_api.add_routes(
-                    path=path, methods=[apigw.HttpMethod(method)], integration=integration,
-                    authorizer=backend_authorizer,
-                )
+        self._authorizer = authorizer
+        self._authorization_scopes = authorization_scopes
+        self._backend_authorizer = authorizers.HttpIamAuthorizer()
+        for name, function in {"uploads": self.upload_function, "downloads": self.download_function,
+                               "files": self.files_function}.items():
+            self.add_function_routes(name, function)
         self.url = self.stage.url
+
+    def add_function_routes(self, name: str, function: lambda_.IFunction) -> None:
+        """``USER_ROUTES[name]`` (JWT, the files scopes) and ``BACKEND_ROUTES[name]`` (IAM) to ``function``."""
+        if name not in USER_ROUTES and name not in BACKEND_ROUTES:
+            raise KeyError(f"{name!r} has no routes in USER_ROUTES or BACKEND_ROUTES")
+        integration = integrations.HttpLambdaIntegration(f"{name.title()}Integration", function)
+        for method, path in USER_ROUTES.get(name, ()):
+            self.http_api.add_routes(
+                path=path, methods=[apigw.HttpMethod(method)], integration=integration,
+                authorizer=self._authorizer, authorization_scopes=self._authorization_scopes,
+            )
+        for method, path in BACKEND_ROUTES.get(name, ()):
+            self.http_api.add_routes(
+                path=path, methods=[apigw.HttpMethod(method)], integration=integration,
+                authorizer=self._backend_authorizer,
+            )
 
     def _function(
         self, name: str, handler: str, role: iam.Role, environment: dict[str, str], *,
         requirements: tuple,
     ) -> lambda_.Function:
-        function = filegate_function(
-            self, name, handler=handler, role=role, environment=environment, requirements=requirements,
+        function = self.hosted_function(
+            name, handler=handler, role=role, environment=environment, requirements=requirements,
             memory_mb=512, timeout=Duration.seconds(10), reserved_concurrency=self.config.lambda_reserved_concurrency,
-            log_retention=self._log_retention, log_key=self._log_key, removal_policy=self._removal_policy,
         )
         acknowledge_python_function(function, caller="by API Gateway for each request",
                                     reserved_concurrency=self.config.lambda_reserved_concurrency is not None)

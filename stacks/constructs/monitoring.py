@@ -1,5 +1,5 @@
 """Alarms on what a client or an operator should hear about: 5xx, throttling, Lambda errors,
-dead letters and a verification backlog."""
+dead letters (verification, sweep, webhook, erasure, revocation expiry) and a verification backlog."""
 
 from __future__ import annotations
 
@@ -22,10 +22,8 @@ from stacks.nag import acknowledge
 
 @dataclass(frozen=True)
 class VerificationSignals:
-    """What says verification is stuck: dead letters, a queue that does not drain, old undecided files."""
+    """What says verification is stuck: a queue that does not drain, old undecided files."""
 
-    #: name -> dead-letter queue; any message in one is a file or a sweep that failed for good.
-    dead_letter_queues: dict[str, sqs.IQueue]
     #: The verifier's queue and the age (seconds) its oldest message must not reach.
     queue: sqs.IQueue
     max_queue_age_seconds: int
@@ -45,6 +43,7 @@ class Monitoring(Construct):
         name_prefix: str,
         http_api: apigw.HttpApi,
         functions: dict[str, lambda_.IFunction],
+        dead_letter_queues: dict[str, sqs.IQueue],
         verification: VerificationSignals,
         alarm_email: str | None,
         removal_policy: RemovalPolicy,
@@ -97,10 +96,11 @@ class Monitoring(Construct):
             alarm(f"{name}Throttles", function.metric_throttles(period=Duration.minutes(5), statistic="Sum"),
                   f"The {name} Lambda was throttled (reserved concurrency or account limit)")
         five_minutes = Duration.minutes(5)
-        for name, queue in verification.dead_letter_queues.items():
+        # name -> dead-letter queue; any message in one is a file, a run or a step that failed for good.
+        for name, queue in dead_letter_queues.items():
             alarm(f"{name}DeadLetters",
                   queue.metric_approximate_number_of_messages_visible(period=five_minutes, statistic="Maximum"),
-                  f"{name}: a message reached the dead-letter queue (a file or a run that failed every retry)")
+                  f"{name}: a message reached the dead-letter queue (a file, a run or a step that failed every retry)")
         alarm("VerificationBacklog",
               verification.queue.metric_approximate_age_of_oldest_message(period=five_minutes, statistic="Maximum"),
               "The verifier's queue is not draining: its oldest message waited out two visibility timeouts "

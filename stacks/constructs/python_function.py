@@ -42,3 +42,31 @@ def filegate_function(
     )
     log_group.grant_write(role)
     return function
+
+
+class FunctionHost(Construct):
+    """A construct whose filegate functions share one log retention, log key and removal policy."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, log_retention: logs.RetentionDays, log_key: kms.IKey,
+                 removal_policy: RemovalPolicy) -> None:
+        super().__init__(scope, construct_id)
+        self._log_retention = log_retention
+        self._log_key = log_key
+        self._removal_policy = removal_policy
+
+    def hosted_function(self, name: str, *, handler: str, role: iam.Role, environment: dict[str, str],
+                        requirements: tuple[Any, ...], memory_mb: int, timeout: Duration,
+                        reserved_concurrency: int | None, **options: Any) -> lambda_.Function:
+        """``filegate_function`` in this construct, with its log settings."""
+        return filegate_function(
+            self, name, handler=handler, role=role, environment=environment, requirements=requirements,
+            memory_mb=memory_mb, timeout=timeout, reserved_concurrency=reserved_concurrency,
+            log_retention=self._log_retention, log_key=self._log_key, removal_policy=self._removal_policy, **options)
+
+
+def lambda_role(scope: Construct, construct_id: str, *, description: str, role_name: str | None = None) -> iam.Role:
+    """A role only Lambda may assume, with sessions of an hour at most; its permissions are granted
+    where they can be read together (the stacks), not here. A known ``role_name`` lets the bucket
+    and key policies name it."""
+    return iam.Role(scope, construct_id, role_name=role_name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                    description=description, max_session_duration=Duration.hours(1))

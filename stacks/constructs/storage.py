@@ -24,6 +24,8 @@ TAG_WRITE_ACTIONS = ["s3:PutObjectTagging", "s3:PutObjectVersionTagging", "s3:De
 #: Every way to learn the files bucket's keys, which hold user and organisation ids.
 LIST_ACTIONS = ["s3:ListBucket", "s3:ListBucketVersions", "s3:ListBucketMultipartUploads",
                 "s3:ListMultipartUploadParts"]
+#: What a deleting role must list: the versions (and delete markers) of the keys it deletes.
+VERSION_LIST_ACTION = "s3:ListBucketVersions"
 #: Ways to read object bytes without s3:GetObject: replication (S3 or Batch Operations) and torrents.
 REPLICATION_READ_ACTIONS = ["s3:GetObjectVersionForReplication", "s3:InitiateReplication",
                             "s3:GetObjectTorrent", "s3:GetObjectVersionTorrent"]
@@ -277,15 +279,25 @@ class Storage(Construct):
         _deny(self.log_bucket, "DenyLogReadsExceptByLogReaders", LOG_READ_ACTIONS,
               [self.log_bucket.arn_for_objects("*")], but=reader_role_arns)
 
-    def restrict_listing_to(self, *, lister_role_arns: tuple[str, ...]) -> None:
+    def restrict_listing_to(self, *, lister_role_arns: tuple[str, ...],
+                            version_lister_role_arns: tuple[str, ...] = ()) -> None:
         """Explicitly deny listing keys to every principal but the roles that must.
 
         Those are CloudFormation's execution role (its bucket handler calls HeadBucket, which is
         s3:ListBucket), CDK's auto-delete role in throw-away environments, and the named roles.
+        ``version_lister_role_arns`` (the deletions and erasure roles, which find the versions of
+        what they delete) are excepted from the Deny of ``s3:ListBucketVersions`` alone; their own
+        policies limit even that to the key templates by ``s3:prefix``.
         """
         excepted = (self._deployment_role_arn(), *self._auto_delete_role_arns(), *lister_role_arns)
-        _deny(self.bucket, "DenyKeyListingExceptNamedRoles", LIST_ACTIONS,
-              [self.bucket.bucket_arn, self.bucket.arn_for_objects("*")], but=excepted)
+        resources = [self.bucket.bucket_arn, self.bucket.arn_for_objects("*")]
+        if not version_lister_role_arns:
+            _deny(self.bucket, "DenyKeyListingExceptNamedRoles", LIST_ACTIONS, resources, but=excepted)
+            return
+        _deny(self.bucket, "DenyKeyListingExceptNamedRoles",
+              [action for action in LIST_ACTIONS if action != VERSION_LIST_ACTION], resources, but=excepted)
+        _deny(self.bucket, "DenyVersionListingExceptNamedRoles", [VERSION_LIST_ACTION], resources,
+              but=(*excepted, *version_lister_role_arns))
 
     def restrict_bulk_copies_to(self, *, exception_role_arns: tuple[str, ...],
                                 configuration_role_arns: tuple[str, ...] = ()) -> None:

@@ -28,10 +28,10 @@ from constructs import Construct
 
 from filegate.domain.quarantine import QUARANTINE_PREFIX
 from stacks.config import VERIFIER_MAX_RECEIVE_COUNT, VerificationSettings
-from stacks.constructs.python_function import filegate_function
+from stacks.constructs.python_function import FunctionHost, lambda_role
 from stacks.constructs.storage import SCANNER_VALIDATION_OBJECT
 from stacks.lambda_bundling import LAMBDA_ROOT
-from stacks.nag import RUNTIME_REASON, acknowledge, acknowledge_inline_policy
+from stacks.nag import acknowledge, acknowledge_inline_policy, acknowledge_outside_vpc
 
 VERIFIER_HANDLER = "filegate.handlers.verifier.handler"
 SWEEP_HANDLER = "filegate.handlers.sweep.handler"
@@ -77,10 +77,11 @@ def queue_key(scope: Construct, construct_id: str, *, name_prefix: str, purpose:
 
 
 def encrypted_queue(scope: Construct, construct_id: str, *, key: kms.IKey, visibility_timeout: Duration | None = None,
-                    dead_letter_queue: sqs.IQueue | None = None) -> sqs.Queue:
+                    dead_letter_queue: sqs.IQueue | None = None, queue_name: str | None = None) -> sqs.Queue:
     """An SSE-KMS queue that refuses plain HTTP, with a dead-letter queue when given one (else it is one)."""
     queue = sqs.Queue(
         scope, construct_id,
+        queue_name=queue_name,
         encryption=sqs.QueueEncryption.KMS,
         encryption_master_key=key,
         data_key_reuse=Duration.minutes(5),
@@ -95,7 +96,7 @@ def encrypted_queue(scope: Construct, construct_id: str, *, key: kms.IKey, visib
     return queue
 
 
-class Verification(Construct):
+class Verification(FunctionHost):
     """The scanner (GuardDuty's plan and its role), the verifier and the sweep.
 
     The verifier's and sweep's permissions are granted by the stack (one visible place); the
@@ -121,10 +122,8 @@ class Verification(Construct):
         log_key: kms.IKey,
         removal_policy: RemovalPolicy,
     ) -> None:
-        super().__init__(scope, construct_id)
-        self._log_retention = log_retention
-        self._log_key = log_key
-        self._removal_policy = removal_policy
+        super().__init__(scope, construct_id, log_retention=log_retention, log_key=log_key,
+                         removal_policy=removal_policy)
         self.settings = settings
 
         # --- the queue between the events and the verifier ------------------------------------
@@ -197,11 +196,9 @@ class Verification(Construct):
         ))
 
         # --- the verifier -----------------------------------------------------------------------
-        self.verifier_role = iam.Role(
+        self.verifier_role = lambda_role(
             self, "VerifierRole", role_name=verifier_role_name,
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="Reads quarantined uploads, promotes or rejects them, records and announces the outcome",
-            max_session_duration=Duration.hours(1),
         )
         self.verifier = self._function(
             "Verifier", VERIFIER_HANDLER, self.verifier_role, verifier_environment,
@@ -227,10 +224,9 @@ class Verification(Construct):
 
         # --- the sweep --------------------------------------------------------------------------
         self.sweep_dead_letters = encrypted_queue(self, "SweepDeadLetters", key=key)
-        self.sweep_role = iam.Role(
-            self, "SweepRole", role_name=sweep_role_name, assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        self.sweep_role = lambda_role(
+            self, "SweepRole", role_name=sweep_role_name,
             description="Rejects file records stuck undecided (scan_failed) and finishes decided ones",
-            max_session_duration=Duration.hours(1),
         )
         self.sweep = self._function(
             "Sweep", SWEEP_HANDLER, self.sweep_role, verifier_environment,
@@ -340,17 +336,14 @@ class Verification(Construct):
         requirements: tuple, memory_mb: int, timeout: Duration, reserved_concurrency: int,
         dead_letter_queue: sqs.IQueue | None = None,
     ) -> lambda_.Function:
-        function = filegate_function(
-            self, name, handler=handler, role=role, environment=environment, requirements=requirements,
+        function = self.hosted_function(
+            name, handler=handler, role=role, environment=environment, requirements=requirements,
             memory_mb=memory_mb, timeout=timeout, reserved_concurrency=reserved_concurrency,
-            log_retention=self._log_retention, log_key=self._log_key, removal_policy=self._removal_policy,
             # Asynchronous invocations that fail every retry: the record (with the error) to the
             # on-failure destination, the event itself to the dead-letter queue; both are this queue.
             dead_letter_queue=dead_letter_queue,
             on_failure=destinations.SqsDestination(dead_letter_queue) if dead_letter_queue else None,
             retry_attempts=2 if dead_letter_queue else None,
         )
-        acknowledge(function, NO_VPC_REASON,
-                    "NIST.800.53.R5-LambdaInsideVPC", "HIPAA.Security-LambdaInsideVPC", "PCI.DSS.321-LambdaInsideVPC")
-        acknowledge(function, RUNTIME_REASON, "AwsSolutions-L1", "Serverless-LambdaLatestVersion")
+        acknowledge_outside_vpc(function, NO_VPC_REASON)
         return function

@@ -41,6 +41,17 @@ def api(local: Local, path: str, body: Any, *, token: str | None = None, backend
     return requests.post(f"{local.api}{path}", json=body, headers=sent, timeout=30)
 
 
+def call(local: Local, method: str, path: str, *, token: str | None = None, backend: bool = False,
+         body: Any = None, params: dict[str, Any] | list[tuple[str, Any]] | None = None) -> requests.Response:
+    """Any route of the local API (``GET /files``, ``DELETE /files/{id}``, ``/backend/*``...)."""
+    sent: dict[str, str] = {}
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    if backend:
+        sent[local.endpoints["backend_key_header"]] = local.endpoints["backend_key"]
+    return requests.request(method, f"{local.api}{path}", json=body, params=params, headers=sent, timeout=30)
+
+
 def mint_upload(local: Local, token: str, rule: str, content_type: str, size: int, *, filename: str = "file",
                 **extra: Any) -> Upload:
     response = api(local, "/uploads", {"rule": rule, "content_type": content_type, "size": size,

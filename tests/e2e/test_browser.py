@@ -1,9 +1,10 @@
 """The demo page in headless Chromium (Debian's ``chromium``, driven by Playwright).
 
 Logs in as a demo user, uploads a file (presigned POST from the browser, with the progress
-bar), watches it being verified, downloads it through the signed URL once it is clean and checks
-the bytes, sees an HTML file posing as a PDF rejected with the reason in plain words (and never
-offered for download), sees the refusal of an oversize file in plain words, and saves a
+bar), watches it being verified, finds it in her list (GET /files) under its original name,
+downloads it through the signed URL once it is clean and checks the bytes, sees an HTML file
+posing as a PDF rejected with the reason in plain words (in the list too, and never offered for
+download), sees the refusal of an oversize file in plain words, and saves a
 screenshot to tests/e2e/artifacts/.
 """
 
@@ -77,6 +78,10 @@ def test_demo_page_upload_download_and_refusal(local: Local, browser_page: Any, 
     assert key and key.startswith("private/users/") and "/cv/" in key and key.endswith(".docx")
     page.wait_for_selector(f'#file-list button.download[data-key="{key}"]')
     button = page.locator(f'#file-list button.download[data-key="{key}"]')
+    # (GET /files: under her original file name, with its status in plain words)
+    row = page.locator(f'#file-list tr:has(button.download[data-key="{key}"])')
+    assert row.locator(".filename").inner_text() == "My CV.docx"
+    assert row.locator(".status").inner_text() == "Verified"
 
     # When she downloads it, Then the browser saves exactly her bytes, fetched through the signed URL
     with page.expect_download() as download_info:
@@ -103,6 +108,11 @@ def test_demo_page_upload_download_and_refusal(local: Local, browser_page: Any, 
     assert rejected.locator("button.download").count() == 0
     evil_key = rejected.get_attribute("data-key")
     assert evil_key and page.locator(f'button.download[data-key="{evil_key}"]').count() == 0
+    # And her list shows it rejected, with the reason
+    evil_row = page.locator(f'#file-list tr[data-file-id="{rejected.get_attribute("data-file-id")}"]')
+    evil_row.wait_for()
+    assert evil_row.locator(".filename").inner_text() == "evil.pdf"
+    assert evil_row.locator(".status").inner_text() == "Rejected: its content is not the type it was declared as"
 
     # When she tries a file larger than the rule allows, Then she is told so in plain words
     oversize = b"%PDF-" + b"\0" * (10 * 1024 * 1024 + 1)

@@ -251,26 +251,22 @@ def test_the_authorizer_refuses_unknown_keys_and_other_algorithms(local: Local) 
     assert api(local, "/uploads", body, token=good).status_code == 201
 
 
-def test_the_local_file_list_shows_only_the_callers_own_and_public_prefixes(
-        local: Local, users: dict[str, Any]) -> None:
-    # Given a CV of Alice's in the bucket
+def test_the_file_list_shows_only_the_callers_own_files(local: Local, users: dict[str, Any]) -> None:
+    # Given a CV of Alice's, verified
     alice, carol = users["alice"], users["carol"]
     key = upload_file(local, alice["token"], "cv", PDF, "application/pdf")
 
-    def listing(token: str, prefix: str | None = None) -> requests.Response:
-        query = f"?prefix={prefix}" if prefix is not None else ""
-        return requests.get(f"{local.api}/local/files{query}", headers={"Authorization": f"Bearer {token}"},
-                            timeout=10)
+    def listing(token: str | None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return requests.get(f"{local.api}/files", params={"limit": 100}, headers=headers, timeout=10)
 
-    # When Alice lists her files, Then her CV is there and every key is hers or public
+    # When Alice lists her files (GET /files, docs/lifecycle.md), Then her CV is there, and only hers
     mine = listing(alice["token"])
-    assert mine.status_code == 200 and mine.json()["local_only"] is True
+    assert mine.status_code == 200, mine.text
     keys = [item["key"] for item in mine.json()["files"]]
     assert key in keys
-    assert all(k.startswith((f"private/users/{alice['sub']}/", "public/")) for k in keys)
-    # When Carol lists, or asks for Alice's prefix, Then she never sees Alice's keys
+    assert all(k.startswith(f"private/users/{alice['sub']}/") for k in keys)
+    # When Carol lists, Then she never sees Alice's keys
     assert key not in [item["key"] for item in listing(carol["token"]).json()["files"]]
-    refused = listing(carol["token"], f"private/users/{alice['sub']}/")
-    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_allowed"
-    # And without a token the route is closed
-    assert requests.get(f"{local.api}/local/files", timeout=10).status_code == 401
+    # And without a token the route is closed, as the JWT authorizer closes it
+    assert listing(None).status_code == 401

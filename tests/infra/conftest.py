@@ -45,6 +45,17 @@ def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
     return Synthesized(outdir=outdir, environments=environments, raw=raw)
 
 
+def files_bucket(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A file store template's files bucket (its one ``BucketOwnerEnforced`` bucket): the logical id
+    and the bucket policy, unresolved."""
+    resources = template["Resources"]
+    (bucket_id,) = [k for k, r in resources.items() if r["Type"] == "AWS::S3::Bucket"
+                    and r["Properties"]["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]]
+    (policy,) = [r["Properties"]["PolicyDocument"] for r in resources.values()
+                 if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket_id}]
+    return bucket_id, policy
+
+
 @pytest.fixture(scope="session")
 def cdk_context() -> dict[str, Any]:
     """cdk.json's context (feature flags included), as `cdk synth` sees it."""

@@ -115,10 +115,16 @@ class Fakes:
             return "E" + re.sub(r"[^A-Z0-9]", "", name.upper())[:13]
         if kind in {"AWS::KMS::Key", "AWS::IAM::Role", "AWS::Lambda::Function"}:
             return name
-        named = {"AWS::DynamoDB::Table": "TableName", "AWS::Events::EventBus": "Name"}
+        named = {"AWS::DynamoDB::Table": "TableName", "AWS::Events::EventBus": "Name",
+                 "AWS::SecretsManager::Secret": "Name"}
         if kind in named:
             configured = resource.get("Properties", {}).get(named[kind])
-            return self.resolve(configured) if configured is not None else name
+            resolved = self.resolve(configured) if configured is not None else name
+            # A secret's Ref is its full ARN, with Secrets Manager's 6-character suffix.
+            return (f"arn:{self.partition}:secretsmanager:{self.region}:{self.account}:secret:{resolved}-AbCdEf"
+                    if kind == "AWS::SecretsManager::Secret" else resolved)
+        if kind == "AWS::SQS::Queue":  # Ref is the queue URL
+            return f"https://sqs.{self.region}.{PSEUDO_URL_SUFFIX}/{self.account}/{name}"
         raise NotImplementedError(f"Ref to a {kind} ({name})")
 
     def get_att(self, logical_id: str, attribute: str) -> str:
@@ -439,6 +445,21 @@ def evaluate(
     if key_policy:
         identity_counts = identity_counts and delegated
     return Decision.ALLOW if identity_counts else Decision.IMPLICIT_DENY
+
+
+#: A request over TLS 1.3, as every bucket policy here requires.
+TLS_CONTEXT = {"aws:SecureTransport": "true", "s3:TlsVersion": "1.3"}
+
+
+def decide_on_bucket(caller: Caller, action: str, bucket_arn: str, key: str | None, *,
+                     bucket_policy: Mapping[str, Any], account: str, identity: Mapping[str, Any] | None = None,
+                     context: Mapping[str, Any] | None = None) -> Decision:
+    """``action`` on the bucket (``key`` None) or one of its objects, over TLS 1.3 unless ``context``
+    says otherwise, as the bucket policy and (when given) one identity policy decide."""
+    resource = f"{bucket_arn}/{key}" if key is not None else bucket_arn
+    request = Request(caller, action, resource, {**TLS_CONTEXT, **(context or {})})
+    return evaluate(request, resource_policy=bucket_policy, policy_account=account,
+                    identity_policies=[identity] if identity else [])
 
 
 def allow_all(actions: str | list[str] = "*") -> dict[str, Any]:

@@ -9,8 +9,11 @@ from aws_cdk.assertions import Match
 
 from tests.infra.conftest import Synthesized
 
-USER_ROUTES = {"POST /uploads", "POST /downloads", "POST /downloads/cookies", "GET /files/{file_id}"}
-BACKEND_ROUTES = {"POST /backend/uploads", "POST /backend/downloads"}
+USER_ROUTES = {"POST /uploads", "POST /downloads", "POST /downloads/cookies", "GET /files", "GET /files/{file_id}",
+               "DELETE /files/{file_id}"}
+BACKEND_ROUTES = {"POST /backend/uploads", "POST /backend/downloads", "GET /backend/files",
+                  "GET /backend/files/{file_id}", "DELETE /backend/files/{file_id}", "POST /backend/revocations",
+                  "POST /backend/erasures", "GET /backend/erasures/{erasure_id}"}
 
 
 def _resources(synth: Synthesized, env: str, kind: str, type_: str) -> dict[str, Any]:
@@ -73,7 +76,7 @@ def test_cors_preflight_only_for_configured_origins(app: Synthesized) -> None:
     (api,) = _resources(app, "prod", "FileApi", "AWS::ApiGatewayV2::Api").values()
     cors = api["Properties"]["CorsConfiguration"]
     assert cors["AllowOrigins"] == list(config.frontend_origins)
-    assert set(cors["AllowMethods"]) == {"GET", "POST", "OPTIONS"}
+    assert set(cors["AllowMethods"]) == {"GET", "POST", "DELETE", "OPTIONS"}
 
 
 def test_minting_lambdas_are_python_313_arm64_traced_with_settings(app: Synthesized) -> None:
@@ -114,9 +117,10 @@ def test_upload_role_may_only_put_under_upload_rule_prefixes(app: Synthesized) -
     config = app.environments["prod"].config
     statements = _role_statements(app, "prod", config.upload_role_name)
     actions = set().union(*(_actions(s) for s in statements))
-    # Then it writes objects (quarantine only) and new file records, and nothing else
+    # Then it writes objects (quarantine only) and new file records, counts an owner's records (quotas),
+    # and nothing else
     assert actions == {"s3:PutObject", "kms:GenerateDataKey", "logs:CreateLogStream", "logs:PutLogEvents",
-                       "xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:PutItem",
+                       "xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:PutItem", "dynamodb:Query",
                        "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"}
     (put,) = [s for s in statements if "s3:PutObject" in _actions(s)]
     resources = json.dumps(put["Resource"])
@@ -143,7 +147,7 @@ def test_download_role_may_only_sign_with_the_slot_keys(app: Synthesized) -> Non
 
 
 def test_files_role_may_only_read_file_records(app: Synthesized) -> None:
-    # Given the GET /files/{file_id} function / When its role's policy is read
+    # Given the GET /files and GET /files/{file_id} function / When its role's policy is read
     template = app.template_json("prod", "FileApi")
     (function,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
                    and r["Properties"].get("Handler") == "filegate.handlers.files.handler"]
@@ -151,10 +155,11 @@ def test_files_role_may_only_read_file_records(app: Synthesized) -> None:
     policies = [r["Properties"] for r in template["Resources"].values()
                 if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]]
     statements = [s for policy in policies for s in policy["PolicyDocument"]["Statement"]]
-    # Then it reads one table (through DynamoDB only) and writes its own logs: nothing else
+    # Then it reads and lists one table (through DynamoDB only), reads the cursor secret and writes its own
+    # logs: nothing else (exact resources: tests/infra/test_lifecycle.py)
     assert set().union(*(_actions(s) for s in statements)) == {
-        "dynamodb:GetItem", "kms:Decrypt", "kms:DescribeKey", "logs:CreateLogStream", "logs:PutLogEvents",
-        "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+        "dynamodb:GetItem", "dynamodb:Query", "kms:Decrypt", "kms:DescribeKey", "secretsmanager:GetSecretValue",
+        "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
     (get,) = [s for s in statements if "dynamodb:GetItem" in _actions(s)]
     assert json.dumps(get["Resource"]).endswith(':table/filegate-prod-files"]]}')
 
@@ -194,12 +199,14 @@ def _placeholder_slots(config: Any) -> str:
 
 def test_the_stack_sets_exactly_the_settings_the_lambda_reads(app: Synthesized, variant: Synthesized) -> None:
     # Given each synthesized minting function / When its environment is fed to the Lambda's settings
+    # (the lifecycle functions, LifecycleSettings: tests/infra/test_lifecycle.py)
     from filegate.settings import ENVIRONMENT, Settings
 
     for synth, env in ((app, "prod"), (app, "dev"), (variant, "edge")):
         config = synth.environments[env].config
         for function in _resources(synth, env, "FileApi", "AWS::Lambda::Function").values():
-            if not function["Properties"]["Handler"].startswith("filegate."):
+            if function["Properties"]["Handler"] not in {"filegate.handlers.uploads.handler",
+                                                         "filegate.handlers.downloads.handler"}:
                 continue
             variables = function["Properties"]["Environment"]["Variables"]
             # Then every FILEGATE_ variable is one the Lambda knows, and the settings load

@@ -15,7 +15,7 @@ import pytest
 from stacks.compliance_report import render_scanning, scanning_by_environment
 from stacks.config import verifier_capacity_bytes
 from tests.infra import iam_policy_eval
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, files_bucket
 
 ALLOW = iam_policy_eval.Decision.ALLOW
 EXPLICIT_DENY = iam_policy_eval.Decision.EXPLICIT_DENY
@@ -71,20 +71,15 @@ class Store:
     def decide(self, caller: iam_policy_eval.Caller, action: str, key: str | None, *,
                identity: dict[str, Any] | None = None, context: dict[str, Any] | None = None,
                ) -> iam_policy_eval.Decision:
-        resource = f"{self.bucket_arn}/{key}" if key is not None else self.bucket_arn
-        request = iam_policy_eval.Request(caller, action, resource, {**TLS, **(context or {})})
-        return iam_policy_eval.evaluate(request, resource_policy=self.bucket_policy, policy_account=self.fakes.account,
-                                        identity_policies=[identity] if identity else [])
+        return iam_policy_eval.decide_on_bucket(caller, action, self.bucket_arn, key, bucket_policy=self.bucket_policy,
+                                                account=self.fakes.account, identity=identity, context=context)
 
 
 def _store(synth: Synthesized, env: str) -> Store:
     config = synth.environments[env].config
     template = synth.template_json(env, "FileStore")
     fakes = iam_policy_eval.Fakes(template, account=config.account or FAKE_ACCOUNT, region=config.region)
-    (bucket_id,) = [k for k, r in _resources(template, "AWS::S3::Bucket").items()
-                    if r["Properties"]["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]]
-    (policy,) = [r["Properties"]["PolicyDocument"] for r in _resources(template, "AWS::S3::BucketPolicy").values()
-                 if r["Properties"]["Bucket"] == {"Ref": bucket_id}]
+    bucket_id, policy = files_bucket(template)
     (distribution_id,) = _resources(template, "AWS::CloudFront::Distribution")
     return Store(synth=synth, env=env, fakes=fakes, bucket_arn=fakes.get_att(bucket_id, "Arn"),
                  bucket_policy=fakes.resolve(policy),
@@ -469,9 +464,10 @@ def test_alarms_watch_dead_letters_verifier_errors_and_the_oldest_undecided_file
     for alarm in alarms:
         by_metric.setdefault(alarm["MetricName"], []).append(alarm)
     webhook = store.config.events.webhook_url is not None
-    # Given the alarms / Then one per dead-letter queue, at the first message
+    # Given the alarms / Then one per dead-letter queue, at the first message (verification, sweep, the
+    # webhook's, and the lifecycle's two: tests/infra/test_lifecycle.py)
     dead_letters = by_metric["ApproximateNumberOfMessagesVisible"]
-    assert len(dead_letters) == (3 if webhook else 2)
+    assert len(dead_letters) == (5 if webhook else 4)
     assert all(a["Threshold"] == 1 and a["ComparisonOperator"] == "GreaterThanOrEqualToThreshold" for a in dead_letters)
     # And verifier and sweep errors, the queue's backlog, and the oldest undecided record (the sweep's metric)
     error_targets = json.dumps([a["Dimensions"] for a in by_metric["Errors"]])
@@ -606,7 +602,7 @@ def test_the_files_table_is_on_demand_with_pitr_kms_and_deletion_protection_in_p
         config = app.environments[env].config
         template = app.template_json(env, "FileStore")
         tables = {r["Properties"]["TableName"]: r for r in _resources(template, "AWS::DynamoDB::Table").values()}
-        assert set(tables) == {config.files_table_name, config.idempotency_table_name}
+        assert set(tables) == {config.files_table_name, config.idempotency_table_name, config.erasures_table_name}
         for name, table in tables.items():
             properties = table["Properties"]
             # Given each table / Then on demand, point-in-time recovery, a customer KMS key
@@ -620,8 +616,9 @@ def test_the_files_table_is_on_demand_with_pitr_kms_and_deletion_protection_in_p
         files = tables[config.files_table_name]["Properties"]
         assert files["KeySchema"] == [{"AttributeName": "file_id", "KeyType": "HASH"}]
         assert files["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-        (index,) = files["GlobalSecondaryIndexes"]
-        # The sweep's sparse index, by the names the Lambda's adapter queries
+        (index,) = [i for i in files["GlobalSecondaryIndexes"] if i["IndexName"] == files_table.PENDING_INDEX]
+        # The sweep's sparse index, by the names the Lambda's adapter queries (the listing indexes:
+        # tests/infra/test_lifecycle.py)
         assert index["IndexName"] == files_table.PENDING_INDEX
         assert index["KeySchema"] == [{"AttributeName": files_table.PENDING_ATTRIBUTE, "KeyType": "HASH"},
                                       {"AttributeName": "updated_at", "KeyType": "RANGE"}]

@@ -3,7 +3,10 @@
 The ``aws`` fixture builds, inside moto, what the stacks build for real: a versioned bucket,
 the files table (with the sweep's sparse ``pending`` index, keys only), the idempotency table,
 the product's event bus, plus a test-only rule sending everything on that bus to a queue
-(``published_events`` reads it). Records are written straight to DynamoDB by ``put_record``,
+(``published_events`` reads it), and for the lifecycle (docs/lifecycle.md) the erasures table,
+the erasure queue, the cursor secret and a CloudFront distribution. The edge's revocation store
+is ``FakeRevocations`` (in memory), passed in where the lifecycle adapters are built
+(``lifecycle_wiring.make_revocations``). Records are written straight to DynamoDB by ``put_record``,
 in the layout docs/verification.md gives, independently of the code under test.
 
 Hypothesis profiles: ``ci`` (selected when the CI environment variable is set) runs 1,000
@@ -46,6 +49,14 @@ EVENT_BUS = "filegate-test-files"
 EVENTS_QUEUE = "filegate-test-published-events"
 BASE_URL = "https://d111111abcdef8.cloudfront.net"
 PUBLIC_KEY_ID = "K2JCJMDEHXQW5F"
+ERASURES_TABLE = "filegate-test-erasures"
+ERASURE_QUEUE = "filegate-test-erasures"
+ERASURE_QUEUE_URL = f"https://sqs.{REGION}.amazonaws.com/123456789012/{ERASURE_QUEUE}"
+CURSOR_SECRET = "filegate-test-cursor"
+CURSOR_KEY = "k" * 40
+REVOCATION_STORE_ARN = "arn:aws:cloudfront::123456789012:key-value-store/537baf2d-ab71-4bb4-8d56-5bdc8bc4d0c3"
+#: The moto distribution's id (set by the ``aws`` fixture; any valid id before it runs).
+DISTRIBUTION = {"id": "E2TESTDISTRIBUTION"}
 BACKEND_ARN = "arn:aws:iam::123456789012:role/rails-app"
 #: How API Gateway reports a call signed with that role's session credentials.
 BACKEND_SESSION_ARN = "arn:aws:sts::123456789012:assumed-role/rails-app/i-0abc123"
@@ -148,12 +159,25 @@ class Minting:
         from filegate.handlers import files
         return files.handler(event, FakeContext())
 
+    def delete(self, event: dict[str, Any]) -> dict[str, Any]:
+        from filegate.handlers import deletions
+        return deletions.handler(event, FakeContext())
+
+    @staticmethod
+    def work(*bodies: dict[str, Any] | str) -> dict[str, Any]:
+        from filegate.handlers import erasure_worker
+        response: dict[str, Any] = erasure_worker.handler(sqs_batch(*bodies), FakeContext())
+        return response
+
     @staticmethod
     def reset() -> None:
-        from filegate.handlers import downloads, files, uploads
+        from filegate.handlers import deletions, downloads, erasure_worker, files, revocation_expiry, uploads
         uploads.runtime.cache_clear()
         downloads.runtime.cache_clear()
         files.runtime.cache_clear()
+        deletions.runtime.cache_clear()
+        erasure_worker.runtime.cache_clear()
+        revocation_expiry.runtime.cache_clear()
         try:
             from filegate.handlers import sweep, verifier
         except ImportError:  # filegate.domain.content not there (yet)
@@ -192,9 +216,17 @@ def filegate_env(*, kms_key_id: str | None = None, secret_name: str | None = Non
         "FILEGATE_FILES_TABLE": FILES_TABLE,
         # Off by default (IPv4-only conditions); these tests exercise the custom-policy paths.
         "FILEGATE_ALLOW_IP_RESTRICTION": "true",
+        **lifecycle_env(),
     }
     env.update(overrides)
     return env
+
+
+def lifecycle_env() -> dict[str, str]:
+    """The six names ``LifecycleSettings`` adds (docs/lifecycle.md, "Settings")."""
+    return {"FILEGATE_CURSOR_SECRET": CURSOR_SECRET, "FILEGATE_EVENT_BUS": EVENT_BUS,
+            "FILEGATE_REVOCATION_STORE_ARN": REVOCATION_STORE_ARN, "FILEGATE_DISTRIBUTION_ID": DISTRIBUTION["id"],
+            "FILEGATE_ERASURES_TABLE": ERASURES_TABLE, "FILEGATE_ERASURE_QUEUE_URL": ERASURE_QUEUE_URL}
 
 
 def verifier_env(*, scanning: str = "guardduty", rules: list[dict[str, Any]] | None = None,
@@ -217,8 +249,11 @@ def create_verification_resources() -> None:
     """The tables and the bus (as stacks/constructs/file_index.py and events.py make them)."""
     from filegate.adapters.files_table import create_tables
     create_tables(boto3.client("dynamodb", region_name=REGION), files_table=FILES_TABLE,
-                  idempotency_table=IDEMPOTENCY_TABLE)
+                  idempotency_table=IDEMPOTENCY_TABLE, erasures_table=ERASURES_TABLE)
     sqs = boto3.client("sqs", region_name=REGION)
+    sqs.create_queue(QueueName=ERASURE_QUEUE)
+    boto3.client("secretsmanager", region_name=REGION).create_secret(Name=CURSOR_SECRET, SecretString=CURSOR_KEY)
+    DISTRIBUTION["id"] = create_distribution()
     queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events = boto3.client("events", region_name=REGION)
@@ -227,18 +262,87 @@ def create_verification_resources() -> None:
     events.put_targets(Rule="capture", EventBusName=EVENT_BUS, Targets=[{"Id": "queue", "Arn": queue_arn}])
 
 
-def published_events() -> list[dict[str, Any]]:
-    """Every event published on the product's bus since the last call (as EventBridge delivers them)."""
+def create_distribution() -> str:
+    """A CloudFront distribution in moto (what a delete invalidates); its id."""
+    config = {
+        "CallerReference": "filegate-test", "Comment": "", "Enabled": True,
+        "Origins": {"Quantity": 1, "Items": [{"Id": "s3", "DomainName": f"{BUCKET}.s3.amazonaws.com",
+                                              "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "s3", "ViewerProtocolPolicy": "https-only",
+                                 "MinTTL": 0, "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                                 "TrustedSigners": {"Enabled": False, "Quantity": 0}},
+    }
+    return str(boto3.client("cloudfront", region_name=REGION).create_distribution(
+        DistributionConfig=config)["Distribution"]["Id"])
+
+
+def invalidations() -> list[list[str]]:
+    """The paths of every invalidation made on the distribution, oldest first."""
+    client = boto3.client("cloudfront", region_name=REGION)
+    listing = client.list_invalidations(DistributionId=DISTRIBUTION["id"]).get("InvalidationList", {})
+    found = []
+    for summary in reversed(listing.get("Items", [])):
+        batch = client.get_invalidation(DistributionId=DISTRIBUTION["id"], Id=summary["Id"])
+        found.append(list(batch["Invalidation"]["InvalidationBatch"]["Paths"].get("Items", [])))
+    return found
+
+
+def drained(queue_url: str) -> list[dict[str, Any]]:
+    """Every message on a queue, received and deleted (so the next call sees only newer ones)."""
     sqs = boto3.client("sqs", region_name=REGION)
-    url = sqs.get_queue_url(QueueName=EVENTS_QUEUE)["QueueUrl"]
     found: list[dict[str, Any]] = []
     while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
         if not messages:
             return found
         for message in messages:
             found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def erasure_messages() -> list[dict[str, Any]]:
+    """Every message on the erasure queue (received and deleted), delays ignored."""
+    return drained(ERASURE_QUEUE_URL)
+
+
+class FakeRevocations:
+    """The edge's revocation store in memory: ``EdgeRevocations``' two methods, and its entries."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, int] = {}
+        self.calls: list[tuple[str, ...]] = []
+        self.fail: Exception | None = None
+
+    def revoke(self, names: Any, *, until: int) -> None:
+        if self.fail is not None:
+            raise self.fail
+        self.calls.append(tuple(names))
+        for name in names:
+            self.entries[name] = until
+
+    def expire(self, *, now: int) -> int:
+        if self.fail is not None:
+            raise self.fail
+        expired = [name for name, until in self.entries.items() if until <= now]
+        for name in expired:
+            del self.entries[name]
+        return len(expired)
+
+
+@pytest.fixture
+def revocations(monkeypatch: pytest.MonkeyPatch) -> FakeRevocations:
+    """The in-memory store every lifecycle handler gets (built where its runtime is built)."""
+    from filegate.handlers import lifecycle_wiring
+
+    store = FakeRevocations()
+    monkeypatch.setattr(lifecycle_wiring, "make_revocations", lambda _session, _settings: store)
+    return store
+
+
+def published_events() -> list[dict[str, Any]]:
+    """Every event published on the product's bus since the last call (as EventBridge delivers them)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    return drained(sqs.get_queue_url(QueueName=EVENTS_QUEUE)["QueueUrl"])
 
 
 def put_record(key: str, *, status: str = "clean", rule: str = "cv", owner_sub: str = "alice",
@@ -304,6 +408,14 @@ def configure(aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
     yield apply
     Minting.reset()
+
+
+@pytest.fixture
+def life(configure: Any, revocations: FakeRevocations) -> Minting:
+    """filegate with the lifecycle rules (delete allowed, quotas set) and the in-memory revocation store."""
+    from lifecycle_helpers import LIFECYCLE_RULES  # it imports this module
+
+    return configure(**filegate_env(kms_key_id=create_kms_key(), rules=LIFECYCLE_RULES))
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def test_rules_is_importable_without_boto3_or_powertools() -> None:
     ({"groups": ["[careers]"]}, r"rules[0].groups[0]: "),
     ({"groups": ['"careers"']}, r"rules[0].groups[0]: "),
     ({"groups": ["x" * 129]}, r"rules[0].groups[0]: "),
-    ({"actions": ["upload", "delete"]}, r"rules[0].actions[1]: "),
+    ({"actions": ["upload", "erase"]}, r"rules[0].actions[1]: "),
     ({"max_bytes": 0}, r"rules[0].max_bytes: "),
     ({"max_bytes": 5 * 1024**3 + 1}, r"rules[0].max_bytes: "),
     ({"max_bytes": True}, r"rules[0].max_bytes: "),

@@ -290,7 +290,6 @@ class TestRedelivery:
 
 class TestNothingWithoutARecord:
     @pytest.mark.parametrize("key", [
-        QUARANTINED_CV,  # no record at all
         "incoming/private/users/alice/cv/not-a-file-id.pdf",
         "incoming/elsewhere/0123456789abcdef0123456789abcdef.pdf",
         CV,  # the verifier's own copy to a final key
@@ -309,6 +308,29 @@ class TestNothingWithoutARecord:
         assert result == {"batchItemFailures": []}
         assert everything_stored() == before
         assert published_events() == []
+
+    @pytest.mark.parametrize("tombstoned", [False, True], ids=["no record", "tombstone"])
+    @pytest.mark.parametrize("scanning", ["none", "guardduty"])
+    def test_an_upload_without_a_record_is_deleted(self, verifying: Any, tombstoned: bool, scanning: str) -> None:
+        # Given a quarantined upload whose record is missing (erased, expired, never minted) or a
+        # deleted file's tombstone (a still-valid presigned POST used after the DELETE), and, under
+        # the same key, an older version that must stay (only the event's version is the verifier's)
+        checker: Verifying = verifying(scanning=scanning)
+        s3 = boto3.client("s3", region_name=REGION)
+        older = s3.put_object(Bucket=BUCKET, Key=QUARANTINED_CV, Body=b"older")["VersionId"]
+        if tombstoned:
+            boto3.resource("dynamodb", region_name=REGION).Table("filegate-test-files").put_item(Item={
+                "file_id": CV_ID, "tombstone": True, "deleted_at": NOW - 10, "expires_at": NOW + 600_000})
+        version_id, etag = checker.quarantine(CV, samples.pdf())
+        # When its Object Created (and, with GuardDuty, its scan result) is delivered
+        events = [object_created(QUARANTINED_CV, version_id=version_id, etag=etag, size=len(samples.pdf()))]
+        if scanning == "guardduty":
+            events.append(scan_result(QUARANTINED_CV, version_id=version_id, etag=etag))
+        # Then the item succeeds, exactly that version is gone, nothing else moved, nothing published
+        assert checker.deliver(*events) == {"batchItemFailures": []}
+        assert everything_stored() == [(QUARANTINED_CV, older)]
+        assert published_events() == []
+        assert (get_item(CV_ID) is not None) is tombstoned
 
     def test_a_record_for_another_key_promotes_nothing(self, verifying: Any) -> None:
         # Given a record for this file id whose key is another identity's

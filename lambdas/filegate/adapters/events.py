@@ -1,8 +1,14 @@
-"""The product's own EventBridge bus: ``File Verified`` and ``File Rejected`` (DESIGN.md decision 11).
+"""The product's own EventBridge bus (DESIGN.md decision 11), and the erasure queue's sender.
+
+Detail types: ``File Verified``, ``File Rejected`` (the verifier), ``File Deleted`` and
+``Subject Erased`` (docs/lifecycle.md).
 
 ``detail`` is the record's public fields (``FileRecord.public()``): never a URL, never an owner id.
 PutEvents can accept a request and still refuse an entry (``FailedEntryCount``); that raises,
 so the verifier's batch item fails and is retried rather than losing the event.
+
+``ErasureQueue`` sends one erasure step (JSON) to the erasure queue, with an optional delay
+(``DelaySeconds``, at most 900: SQS's limit).
 """
 
 from __future__ import annotations
@@ -12,20 +18,28 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from filegate.adapters.unavailable import LifecycleUnavailable
+from filegate.domain.lifecycle import FILE_DELETED, SUBJECT_ERASED
 from filegate.domain.records import DETAIL_TYPES as _BY_STATUS
 from filegate.domain.records import Status
 
 if TYPE_CHECKING:
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sqs import SQSClient
 
 SOURCE = "filegate"
 FILE_VERIFIED = _BY_STATUS[Status.CLEAN]
 FILE_REJECTED = _BY_STATUS[Status.REJECTED]
-DETAIL_TYPES = frozenset(_BY_STATUS.values())
+DETAIL_TYPES = frozenset({*_BY_STATUS.values(), FILE_DELETED, SUBJECT_ERASED})
+MAX_DELAY_SECONDS = 900
 
 
-class EventNotPublished(Exception):
+class EventNotPublished(LifecycleUnavailable):
     """EventBridge did not take the event; the caller retries."""
+
+
+class ErasureQueueUnavailable(LifecycleUnavailable):
+    """SQS did not take the erasure's next step."""
 
 
 class EventBus:
@@ -45,3 +59,18 @@ class EventBus:
         if response.get("FailedEntryCount", 0):
             codes = [item.get("ErrorCode", "?") for item in response.get("Entries", []) if item.get("ErrorCode")]
             raise EventNotPublished(f"PutEvents refused the entry: {', '.join(codes) or 'unknown error'}")
+
+
+class ErasureQueue:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self.queue_url = queue_url
+
+    def send(self, message: dict[str, Any], *, delay_seconds: int = 0) -> None:
+        if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+            raise ValueError("SQS delays are 0 to 900 seconds")
+        try:
+            self._client.send_message(QueueUrl=self.queue_url, DelaySeconds=delay_seconds,
+                                      MessageBody=json.dumps(message, separators=(",", ":"), sort_keys=True))
+        except (BotoCoreError, ClientError) as error:
+            raise ErasureQueueUnavailable(f"SendMessage failed: {type(error).__name__}") from error

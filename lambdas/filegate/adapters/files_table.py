@@ -14,11 +14,21 @@ global secondary index ``PENDING_INDEX`` (partition key ``pending_status``, sort
 ``updated_at``) therefore holds only records the sweep may have to act on, never the many
 finished ones (no hot ``clean`` partition) nor the minted uploads that may never happen
 (``awaiting_upload``: the sweep finds the ones that did happen by listing the quarantine).
+
+Lifecycle (docs/lifecycle.md): every item carries ``listed_at``, the sort key of the listing
+indexes ``owner`` (partition ``owner_sub``) and ``org`` (partition ``org_scope``, sparse), both
+projecting every attribute. ``stream`` reads one partition newest first, in bounded pages, and
+ends with a ``Frontier`` when its budget is spent; ``count_for_quota`` counts (``Select=COUNT``);
+``put_tombstone`` replaces a record by its tombstone only if ``status`` and ``updated_at`` are
+still the ones read; ``get`` answers None for a tombstone, so every older path fails closed.
+``subject_page`` and ``delete_records`` are the erasure's (BatchWriteItem, unprocessed items
+retried).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -26,7 +36,9 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from filegate.domain.records import ENTERED_FROM, FileRecord, RejectReason, Status
+from filegate.adapters.dynamodb import conditional_write, consistent_get
+from filegate.domain.listing import Frontier
+from filegate.domain.records import ENTERED_FROM, FileRecord, RejectReason, Status, Tombstone
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,26 +46,48 @@ if TYPE_CHECKING:
 #: The sparse index of records with unfinished work (the sweep's view).
 PENDING_INDEX = "pending"
 PENDING_ATTRIBUTE = "pending_status"
+#: The listing indexes (docs/lifecycle.md, "File record additions").
+OWNER_INDEX = "owner"
+ORG_INDEX = "org"
+LISTED_AT = "listed_at"
+#: Which index, and which partition attribute, each kind of listing reads.
+INDEX_PARTITIONS: dict[str, str] = {OWNER_INDEX: "owner_sub", ORG_INDEX: "org_scope"}
+#: DynamoDB Query requests one listing stream may make per API request, and BatchWriteItem's limit.
+MAX_QUERY_PAGES = 5
+_BATCH_WRITE = 25
+_BATCH_ATTEMPTS = 6
 _KEY = "file_id"
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
 _FIELDS = tuple(field.name for field in fields(FileRecord))
 _INTEGERS = frozenset({"declared_size", "size", "created_at", "updated_at", "verified_at", "expires_at",
-                       "notified_at"})
+                       "notified_at", "upload_expires_at"})
 
 
-def create_tables(dynamodb: Any, *, files_table: str, idempotency_table: str) -> None:
-    """Create both tables as the stack does (stacks/constructs/file_index.py), with their TTLs:
-    for the stand-ins that have no CloudFormation (moto in the unit tests and the local mode)."""
+def _listing_index(name: str) -> dict[str, Any]:
+    return {"IndexName": name, "Projection": {"ProjectionType": "ALL"},
+            "KeySchema": [{"AttributeName": INDEX_PARTITIONS[name], "KeyType": "HASH"},
+                          {"AttributeName": LISTED_AT, "KeyType": "RANGE"}]}
+
+
+def create_tables(dynamodb: Any, *, files_table: str, idempotency_table: str,
+                  erasures_table: str | None = None) -> None:
+    """Create the tables as the stacks do (stacks/constructs/file_index.py), with their TTLs and
+    indexes: for the stand-ins that have no CloudFormation (moto in the unit tests and the local
+    mode). The erasures table (partition key ``erasure_id``) only when named."""
     dynamodb.create_table(
         TableName=files_table, BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": _KEY, "AttributeType": "S"},
                               {"AttributeName": PENDING_ATTRIBUTE, "AttributeType": "S"},
-                              {"AttributeName": "updated_at", "AttributeType": "N"}],
+                              {"AttributeName": "updated_at", "AttributeType": "N"},
+                              {"AttributeName": "owner_sub", "AttributeType": "S"},
+                              {"AttributeName": "org_scope", "AttributeType": "S"},
+                              {"AttributeName": LISTED_AT, "AttributeType": "S"}],
         KeySchema=[{"AttributeName": _KEY, "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[{"IndexName": PENDING_INDEX, "Projection": {"ProjectionType": "KEYS_ONLY"},
                                  "KeySchema": [{"AttributeName": PENDING_ATTRIBUTE, "KeyType": "HASH"},
-                                               {"AttributeName": "updated_at", "KeyType": "RANGE"}]}])
+                                               {"AttributeName": "updated_at", "KeyType": "RANGE"}]},
+                                _listing_index(OWNER_INDEX), _listing_index(ORG_INDEX)])
     dynamodb.update_time_to_live(TableName=files_table, TimeToLiveSpecification={
         "Enabled": True, "AttributeName": "expires_at"})
     dynamodb.create_table(
@@ -62,7 +96,11 @@ def create_tables(dynamodb: Any, *, files_table: str, idempotency_table: str) ->
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
     dynamodb.update_time_to_live(TableName=idempotency_table, TimeToLiveSpecification={
         "Enabled": True, "AttributeName": "expiration"})
-
+    if erasures_table is not None:
+        dynamodb.create_table(
+            TableName=erasures_table, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "erasure_id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "erasure_id", "KeyType": "HASH"}])
 
 
 class FilesTableUnavailable(Exception):
@@ -88,9 +126,45 @@ def indexed(record: FileRecord) -> bool:
 def to_item(record: FileRecord) -> dict[str, Any]:
     """The DynamoDB item (typed attribute values) for a record."""
     values = _attributes(record)
+    values[LISTED_AT] = record.listed_at
     if indexed(record):
         values[PENDING_ATTRIBUTE] = record.status.value
     return {name: _SERIALIZER.serialize(value) for name, value in values.items()}
+
+
+#: The tombstone attribute holding a ``File Deleted`` detail until it is published.
+PENDING_EVENT = "pending_event"
+
+
+def tombstone_item(tomb: Tombstone) -> dict[str, Any]:
+    """A tombstone's item: the id, ``tombstone``, ``deleted_at`` and the TTL, and the pending
+    ``File Deleted`` detail until it is published; nothing else."""
+    item: dict[str, Any] = {_KEY: {"S": tomb.file_id}, "tombstone": {"BOOL": True},
+                            "deleted_at": {"N": str(tomb.deleted_at)}, "expires_at": {"N": str(tomb.expires_at)}}
+    if tomb.pending_event is not None:
+        item[PENDING_EVENT] = _SERIALIZER.serialize(tomb.pending_event)
+    return item
+
+
+def _plain(value: Any) -> Any:
+    """A deserialized DynamoDB value with its Decimals as ints (the event details hold no floats)."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {name: _plain(item) for name, item in value.items()}
+    return value
+
+
+def is_tombstone_item(item: dict[str, Any]) -> bool:
+    return item.get("tombstone") == {"BOOL": True}
+
+
+def from_entry(item: dict[str, Any]) -> FileRecord | Tombstone:
+    if is_tombstone_item(item):
+        pending = item.get(PENDING_EVENT)
+        return Tombstone(file_id=str(item[_KEY]["S"]), deleted_at=int(item.get("deleted_at", {}).get("N", "0")),
+                         pending_event=_plain(_DESERIALIZER.deserialize(pending)) if pending else None)
+    return from_item(item)
 
 
 def from_item(item: dict[str, Any]) -> FileRecord:
@@ -106,10 +180,6 @@ def from_item(item: dict[str, Any]) -> FileRecord:
     if values.get("reason") is not None:
         values["reason"] = RejectReason(values["reason"])
     return FileRecord(**values)
-
-
-def _condition_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class FilesTable:
@@ -128,14 +198,138 @@ class FilesTable:
             raise FilesTableUnavailable(f"writing the file record failed: {type(error).__name__}") from error
 
     def get(self, file_id: str) -> FileRecord | None:
-        """The record (strongly consistent read), or None."""
+        """The record (strongly consistent read), or None (also for a deleted file's tombstone)."""
+        entry = self.get_entry(file_id)
+        return entry if isinstance(entry, FileRecord) else None
+
+    def get_entry(self, file_id: str) -> FileRecord | Tombstone | None:
+        """The record, the tombstone of a deleted file, or None (strongly consistent read)."""
+        item = consistent_get(self._client, self.table_name, {_KEY: {"S": file_id}},
+                              unavailable=FilesTableUnavailable, what="reading the file record")
+        return from_entry(item) if item else None
+
+    def is_tombstone(self, file_id: str) -> bool:
+        return isinstance(self.get_entry(file_id), Tombstone)
+
+    def put_tombstone(self, record: FileRecord, tomb: Tombstone) -> bool:
+        """Replace ``record`` by its tombstone if its ``status`` and ``updated_at`` are still the
+        ones read; False (nothing written) when the record moved on or is gone."""
+        if record.file_id != tomb.file_id:
+            raise ValueError("a tombstone keeps the file id")
+        return conditional_write(
+            lambda: self._client.put_item(
+                TableName=self.table_name, Item=tombstone_item(tomb),
+                ConditionExpression="#status = :status AND #updated = :updated",
+                ExpressionAttributeNames={"#status": "status", "#updated": "updated_at"},
+                ExpressionAttributeValues={":status": {"S": record.status.value},
+                                           ":updated": {"N": str(record.updated_at)}}),
+            unavailable=FilesTableUnavailable, what="writing the tombstone")
+
+    def clear_pending_event(self, file_id: str) -> bool:
+        """Remove a tombstone's published ``File Deleted`` detail; False when there was none."""
+        return self._conditional_update(
+            file_id=file_id, update="REMOVE #e", condition="#t = :true AND attribute_exists(#e)",
+            names={"#e": PENDING_EVENT, "#t": "tombstone"}, values={":true": {"BOOL": True}})
+
+    def _query(self, request: dict[str, Any], what: str) -> dict[str, Any]:
         try:
-            response = self._client.get_item(TableName=self.table_name, Key={_KEY: {"S": file_id}},
-                                             ConsistentRead=True)
+            return dict(self._client.query(**request))
         except (BotoCoreError, ClientError) as error:
-            raise FilesTableUnavailable(f"reading the file record failed: {type(error).__name__}") from error
-        item = response.get("Item")
-        return from_item(item) if item else None
+            raise FilesTableUnavailable(f"{what} failed: {type(error).__name__}") from error
+
+    def stream(self, index: str, partition: str, *, before: str | None = None, rule: str | None = None,
+               page_size: int = 101, max_pages: int = MAX_QUERY_PAGES) -> Iterator[FileRecord | Frontier]:
+        """One listing partition newest first (``listed_at < before``), optionally one rule's
+        records only. At most ``max_pages`` Query requests: a filter can thin pages to nothing,
+        so when the budget is spent with more to read the stream ends with a ``Frontier``."""
+        names = {"#p": INDEX_PARTITIONS[index]}
+        values: dict[str, Any] = {":p": {"S": partition}}
+        condition = "#p = :p"
+        if before is not None:
+            names["#l"] = LISTED_AT
+            values[":b"] = {"S": before}
+            condition += " AND #l < :b"
+        request: dict[str, Any] = {"TableName": self.table_name, "IndexName": index,
+                                   "KeyConditionExpression": condition, "ScanIndexForward": False,
+                                   "Limit": page_size}
+        if rule is not None:
+            names["#r"] = "rule"
+            values[":r"] = {"S": rule}
+            request["FilterExpression"] = "#r = :r"
+        request["ExpressionAttributeNames"], request["ExpressionAttributeValues"] = names, values
+        for _page in range(max_pages):
+            response = self._query(request, "listing file records")
+            for item in response.get("Items", []):
+                if LISTED_AT in item and not is_tombstone_item(item):
+                    yield from_item(item)
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return
+            request["ExclusiveStartKey"] = start
+        yield Frontier(listed_at=str(request["ExclusiveStartKey"][LISTED_AT]["S"]))
+
+    def count_for_quota(self, index: str, partition: str, *, rule: str, now: int,
+                        stop_at: int | None = None) -> int:
+        """Records of ``rule`` in one owner scope that count: ``clean``, ``verifying``, or
+        ``awaiting_upload`` whose POST has not expired (``records.counts_toward_quota``).
+
+        The index cannot narrow the Query to one rule (its sort key is ``listed_at``), so the rule
+        is a filter and every page of the scope is read; with ``stop_at`` (the quota) the count
+        stops as soon as it reaches it (``count >= max`` is decided then), so a scope at or over
+        its quota costs only the pages up to the quota-th matching record. Under the quota the
+        whole scope is read: at worst the owner's (or org's) records of every rule, 1 MB a page."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name, "IndexName": index, "Select": "COUNT",
+            "KeyConditionExpression": "#p = :p",
+            "FilterExpression": "#r = :r AND (#s IN (:clean, :verifying) OR (#s = :awaiting AND #u > :now))",
+            "ExpressionAttributeNames": {"#p": INDEX_PARTITIONS[index], "#r": "rule", "#s": "status",
+                                         "#u": "upload_expires_at"},
+            "ExpressionAttributeValues": {":p": {"S": partition}, ":r": {"S": rule},
+                                          ":clean": {"S": Status.CLEAN.value},
+                                          ":verifying": {"S": Status.VERIFYING.value},
+                                          ":awaiting": {"S": Status.AWAITING_UPLOAD.value},
+                                          ":now": {"N": str(now)}},
+        }
+        count = 0
+        while True:
+            response = self._query(request, "counting file records")
+            count += int(response.get("Count", 0))
+            start = response.get("LastEvaluatedKey")
+            if not start or (stop_at is not None and count >= stop_at):
+                return count
+            request["ExclusiveStartKey"] = start
+
+    def subject_page(self, kind: str, value: str, *, after: str | None,
+                     limit: int) -> tuple[list[FileRecord], str | None]:
+        """One page (at most ``limit``) of a subject's records, newest first after ``after``; and
+        where the page ended when more may follow (None: the last page)."""
+        index = OWNER_INDEX if kind == "sub" else ORG_INDEX
+        records: list[FileRecord] = []
+        last: str | None = None
+        for item in self.stream(index, value, before=after, page_size=limit, max_pages=1):
+            if isinstance(item, Frontier):
+                last = item.listed_at
+            else:
+                records.append(item)
+        return records, last
+
+    def delete_records(self, file_ids: Sequence[str]) -> None:
+        """Delete records outright (the erasure: no tombstone either), 25 per BatchWriteItem,
+        unprocessed items retried with back-off; raises when some are still left."""
+        for start in range(0, len(file_ids), _BATCH_WRITE):
+            pending: list[Any] = [{"DeleteRequest": {"Key": {_KEY: {"S": file_id}}}}
+                                  for file_id in file_ids[start:start + _BATCH_WRITE]]
+            for attempt in range(_BATCH_ATTEMPTS):
+                try:
+                    response = self._client.batch_write_item(RequestItems={self.table_name: pending})
+                except (BotoCoreError, ClientError) as error:
+                    raise FilesTableUnavailable(f"deleting file records failed: {type(error).__name__}") from error
+                pending = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
+                if not pending:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            if pending:
+                raise FilesTableUnavailable(f"{len(pending)} file record(s) were left unprocessed")
 
     def transition(self, before: FileRecord, after: FileRecord) -> bool:
         """Write ``after`` if the stored record is still in a status ``after.status`` may be
@@ -147,6 +341,7 @@ class FilesTable:
             raise ValueError(f"nothing moves into {after.status.value}")
         values = _attributes(after)
         values.pop(_KEY)
+        values[LISTED_AT] = after.listed_at
         if indexed(after):
             values[PENDING_ATTRIBUTE] = after.status.value
         names = {"#id": _KEY, "#status": "status"}
@@ -181,17 +376,11 @@ class FilesTable:
 
     def _conditional_update(self, *, file_id: str, update: str, condition: str, names: dict[str, str],
                             values: dict[str, Any]) -> bool:
-        try:
-            self._client.update_item(TableName=self.table_name, Key={_KEY: {"S": file_id}},
-                                     UpdateExpression=update, ConditionExpression=condition,
-                                     ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-        except ClientError as error:
-            if _condition_failed(error):
-                return False
-            raise FilesTableUnavailable(f"updating the file record failed: {type(error).__name__}") from error
-        except BotoCoreError as error:
-            raise FilesTableUnavailable(f"updating the file record failed: {type(error).__name__}") from error
-        return True
+        return conditional_write(
+            lambda: self._client.update_item(TableName=self.table_name, Key={_KEY: {"S": file_id}},
+                                             UpdateExpression=update, ConditionExpression=condition,
+                                             ExpressionAttributeNames=names, ExpressionAttributeValues=values),
+            unavailable=FilesTableUnavailable, what="updating the file record")
 
     def pending(self, status: Status, *, updated_before: int, limit: int = 100) -> Iterator[str]:
         """Ids of indexed records (``verifying``, or decided and not notified) in ``status``, last

@@ -13,6 +13,9 @@ Copies never carry tags (``TaggingDirective=REPLACE`` with none): the verdict li
 and no tag permission is needed.
 - ``delete_all_versions``: every version and delete marker of one exact key.
 - ``delete_other_versions``: the same, but for one version kept (the one a clean record serves).
+- ``delete_key_versions`` (lifecycle): ``delete_all_versions`` whose every failure is an
+  ``ObjectStoreError``; ``delete_page_under``: one ``ListObjectVersions`` page (1000) under a
+  prefix, every version and delete marker listed deleted.
 
 The client is built once per execution environment (``s3_client``): SigV4, an explicit region,
 the configured addressing style, standard retries.
@@ -26,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from filegate.adapters.unavailable import LifecycleUnavailable
 from filegate.domain.verification import FinalHeaders
 
 if TYPE_CHECKING:
@@ -42,8 +46,9 @@ class ObjectMissing(Exception):
     """The pinned version (with its ETag) does not exist: nothing to verify or copy."""
 
 
-class ObjectStoreError(Exception):
-    """S3 answered a bulk delete with per-object errors; the caller retries."""
+class ObjectStoreError(LifecycleUnavailable):
+    """S3 answered a bulk delete with per-object errors (or, for the lifecycle's deletes, failed
+    at all); the caller retries."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +203,10 @@ class ObjectStore:
         versions, markers = self._listing(key)
         targets = [{"Key": key, "VersionId": str(item["VersionId"])} for item in [*versions, *markers]
                    if keep is None or str(item["VersionId"]) != keep]
+        self._delete_targets(targets)
+        return len(targets)
+
+    def _delete_targets(self, targets: list[dict[str, str]]) -> None:
         for start in range(0, len(targets), _DELETE_BATCH):
             batch = targets[start:start + _DELETE_BATCH]
             response = self._client.delete_objects(Bucket=self.bucket,
@@ -205,4 +214,32 @@ class ObjectStore:
             errors = response.get("Errors", [])
             if errors:
                 raise ObjectStoreError(f"deleting {len(errors)} version(s) failed: {errors[0].get('Code', '?')}")
-        return len(targets)
+
+    def has_versions(self, key: str) -> bool:
+        """Whether exactly ``key`` has an object version (delete markers aside): for a delete, an
+        upload that landed in the quarantine and that the verifier will act on."""
+        try:
+            versions, _ = self._listing(key)
+        except (BotoCoreError, ClientError) as error:
+            raise ObjectStoreError(f"listing the versions of a key failed: {type(error).__name__}") from error
+        return bool(versions)
+
+    def delete_key_versions(self, key: str) -> int:
+        """Every version and delete marker of exactly ``key`` (a deleted file); the number deleted."""
+        try:
+            return self._delete_versions(key, keep=None)
+        except (BotoCoreError, ClientError) as error:
+            raise ObjectStoreError(f"deleting the versions of a key failed: {type(error).__name__}") from error
+
+    def delete_page_under(self, prefix: str) -> tuple[int, bool]:
+        """One listing page (at most 1000 entries) of versions and delete markers under ``prefix``,
+        all deleted; the number deleted, and whether the listing had more (list again: what was
+        listed is gone, so the next listing starts where this one ended)."""
+        try:
+            page = self._client.list_object_versions(Bucket=self.bucket, Prefix=prefix, MaxKeys=_DELETE_BATCH)
+            targets = [{"Key": str(item["Key"]), "VersionId": str(item["VersionId"])}
+                       for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+            self._delete_targets(targets)
+        except (BotoCoreError, ClientError) as error:
+            raise ObjectStoreError(f"deleting under a prefix failed: {type(error).__name__}") from error
+        return len(targets), bool(page.get("IsTruncated"))

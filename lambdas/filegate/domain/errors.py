@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     REJECTED = "rejected"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    QUOTA_EXCEEDED = "quota_exceeded"
     TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
     INTERNAL_ERROR = "internal_error"
 
@@ -34,6 +35,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.REJECTED: 403,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.QUOTA_EXCEEDED: 409,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.TEMPORARILY_UNAVAILABLE: 503,
 }
@@ -72,6 +74,12 @@ class Reason(StrEnum):
     SIGNER_UNAVAILABLE = "signer_unavailable"
     CREDENTIALS_EXPIRING = "credentials_expiring"
     RECORDS_UNAVAILABLE = "records_unavailable"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    INVALID_CURSOR = "invalid_cursor"
+    INVALID_QUERY = "invalid_query"
+    NO_SUCH_ERASURE = "no_such_erasure"
+    INVALID_SUBJECT = "invalid_subject"
+    LIFECYCLE_UNAVAILABLE = "lifecycle_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -103,6 +111,12 @@ _DEFAULT_CODE: dict[Reason, ErrorCode] = {
     Reason.SIGNER_UNAVAILABLE: ErrorCode.TEMPORARILY_UNAVAILABLE,
     Reason.CREDENTIALS_EXPIRING: ErrorCode.TEMPORARILY_UNAVAILABLE,
     Reason.RECORDS_UNAVAILABLE: ErrorCode.TEMPORARILY_UNAVAILABLE,
+    Reason.QUOTA_EXCEEDED: ErrorCode.QUOTA_EXCEEDED,
+    Reason.INVALID_CURSOR: ErrorCode.INVALID_REQUEST,
+    Reason.INVALID_QUERY: ErrorCode.INVALID_REQUEST,
+    Reason.NO_SUCH_ERASURE: ErrorCode.NOT_FOUND,
+    Reason.INVALID_SUBJECT: ErrorCode.INVALID_REQUEST,
+    Reason.LIFECYCLE_UNAVAILABLE: ErrorCode.TEMPORARILY_UNAVAILABLE,
     Reason.INTERNAL_ERROR: ErrorCode.INTERNAL_ERROR,
 }
 

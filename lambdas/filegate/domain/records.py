@@ -7,6 +7,10 @@ once, and a redelivered event must change nothing. Time is passed in, never read
 A decided record has one more thing to happen to it: its ``File Verified`` / ``File Rejected``
 event. ``notified_at`` says that it happened; until then the record counts as having unfinished
 work (``has_pending_work``) and the sweep finishes it if the verifier did not.
+
+Deleting a file replaces its record by a ``Tombstone`` (docs/lifecycle.md): the file id and when,
+nothing else (no key, owner or filename), kept a week so that a retried ``DELETE`` is a 204 and
+every other reader sees no record at all (fail closed).
 """
 
 from __future__ import annotations
@@ -79,6 +83,16 @@ class FileRecord:
     #: version of the final key is a promotion that lost or crashed, and ``finish`` deletes it.
     #: None for records written before this field existed, or where S3 returned no version id.
     served_version_id: str | None = None
+    #: ``owner_org_id``, only for rules whose template names ``{org_id}``: the ``org`` index's key.
+    org_scope: str | None = None
+    #: When the upload's presigned POST expires: an ``awaiting_upload`` record counts (quota,
+    #: listing) only until then.
+    upload_expires_at: int | None = None
+
+    @property
+    def listed_at(self) -> str:
+        """The listing indexes' sort key: newest first by ``created_at``, unique by ``file_id``."""
+        return listed_at(self.created_at, self.file_id)
 
     @property
     def decided(self) -> bool:
@@ -104,13 +118,20 @@ class FileRecord:
         return fields
 
 
+def listed_at(created_at: int, file_id: str) -> str:
+    return f"{created_at:011d}#{file_id}"
+
+
 def new_record(*, file_id: str, key: str, rule: str, owner_sub: str, owner_org_id: str | None, filename: str,
-               content_type: str, declared_size: int, now: int) -> FileRecord:
-    """The record the upload mint writes, before the browser has sent a byte."""
+               content_type: str, declared_size: int, now: int, org_scoped: bool = False,
+               upload_expires_at: int | None = None) -> FileRecord:
+    """The record the upload mint writes, before the browser has sent a byte. ``org_scoped``: the
+    rule's template names ``{org_id}``, so the file belongs to the org (``org_scope``)."""
     return FileRecord(file_id=file_id, key=key, rule=rule, owner_sub=owner_sub, owner_org_id=owner_org_id,
                       filename=filename, content_type=content_type, declared_size=declared_size,
                       status=Status.AWAITING_UPLOAD, created_at=now, updated_at=now,
-                      expires_at=now + UNUSED_RECORD_SECONDS)
+                      expires_at=now + UNUSED_RECORD_SECONDS,
+                      org_scope=owner_org_id if org_scoped else None, upload_expires_at=upload_expires_at)
 
 
 def _moved(record: FileRecord, to: Status, now: int, **changes: Any) -> FileRecord:
@@ -176,6 +197,68 @@ def downloadable(record: FileRecord | None, key: str) -> FileRecord:
 def owned_by(record: FileRecord, rules: dict[str, Rule], identity: Identity) -> bool:
     """True when ``identity`` is the record's owner: the one whose claims put its key in its rule,
     while the rule still admits it (a member removed from the org group keeps an ``org_id``
-    claim at some issuers; that alone must not show the org's files)."""
+    claim at some issuers; that alone must not show the org's files). In a shared space (a rule
+    whose template names no claim, ``public/marketing/{file}``) every member's claims build every
+    key, so there the owner is the uploader only (``owner_sub``): listing, reading and deleting
+    agree, and another member's file is 404."""
     rule = rules.get(record.rule)
-    return rule is not None and rule.admits(identity.groups) and key_in_rule(rule, identity, record.key)
+    if rule is None or not rule.admits(identity.groups) or not key_in_rule(rule, identity, record.key):
+        return False
+    return bool(rule.claim_names) or record.owner_sub == identity.sub
+
+
+# --- lifecycle (docs/lifecycle.md) -------------------------------------------------------------
+
+#: How long a tombstone stands for a deleted file (then its TTL removes it).
+TOMBSTONE_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What is left of a deleted file's record: no key, owner or filename (no personal data),
+    except, until it is published, the ``File Deleted`` event's detail (``pending_event``), so
+    that a crash between the tombstone and the event does not lose the event."""
+
+    file_id: str
+    deleted_at: int
+    #: The ``File Deleted`` detail not yet published (``file_id, key, rule, deleted_at,
+    #: deleted_by``); None once published (then the tombstone holds no personal data).
+    pending_event: dict[str, Any] | None = None
+
+    @property
+    def expires_at(self) -> int:
+        return self.deleted_at + TOMBSTONE_SECONDS
+
+
+def tombstone(record: FileRecord, *, now: int, pending_event: dict[str, Any] | None = None) -> Tombstone:
+    return Tombstone(file_id=record.file_id, deleted_at=now, pending_event=pending_event)
+
+
+def visible(record: FileRecord, *, now: int) -> bool:
+    """False for an upload whose POST has expired unused: it is about to expire by TTL, and it
+    is not listed, read or counted any more."""
+    return not (record.status is Status.AWAITING_UPLOAD and record.upload_expires_at is not None
+                and record.upload_expires_at <= now)
+
+
+def may_read(record: FileRecord, rules: dict[str, Rule], identity: Identity, *, now: int) -> bool:
+    """Who lists and reads a record: its owner (``owned_by``), while the record is visible."""
+    return visible(record, now=now) and owned_by(record, rules, identity)
+
+
+def may_delete(record: FileRecord, rules: dict[str, Rule], identity: Identity) -> bool:
+    """Who deletes a record: its owner, where the record's rule allows ``delete``."""
+    rule = rules.get(record.rule)
+    return rule is not None and rule.allows("delete") and owned_by(record, rules, identity)
+
+
+#: Statuses a quota counts whatever the time; ``awaiting_upload`` counts while its POST lives.
+QUOTA_STATUSES: frozenset[Status] = frozenset({Status.CLEAN, Status.VERIFYING})
+
+
+def counts_toward_quota(record: FileRecord, *, now: int) -> bool:
+    """The records the quota counts (the adapter's query says the same in DynamoDB's words)."""
+    if record.status in QUOTA_STATUSES:
+        return True
+    return (record.status is Status.AWAITING_UPLOAD and record.upload_expires_at is not None
+            and record.upload_expires_at > now)

@@ -26,13 +26,15 @@ from filegate.domain.errors import Reason, Refusal
 from filegate.domain.groups import CLAIM_NAME, is_group_name
 from filegate.domain.identity import Identity
 
-Action = Literal["upload", "download"]
+Action = Literal["upload", "download", "delete"]
 Disposition = Literal["attachment", "inline"]
-ACTIONS: tuple[Action, ...] = ("upload", "download")
+ACTIONS: tuple[Action, ...] = ("upload", "download", "delete")
 
 MAX_OBJECT_BYTES = 5 * 1024**3  # a single S3 PUT/POST tops out at 5 GiB
 MAX_URL_LIFETIME_SECONDS = 7 * 24 * 3600
 MAX_TEMPLATE_LENGTH = 512
+#: The largest ``max_files_per_owner`` a rule may set (docs/lifecycle.md, "Quotas").
+MAX_FILES_PER_OWNER = 100_000
 
 #: Content types a rule may name, with the extension the server gives the stored object
 #: (first) and the extensions a client's filename may keep (all).
@@ -190,6 +192,8 @@ class Rule(BaseModel):
     max_bytes: Annotated[int, Field(ge=1, le=MAX_OBJECT_BYTES)]
     url_lifetime_seconds: Annotated[int, Field(ge=1, le=MAX_URL_LIFETIME_SECONDS)] | None = None
     disposition: Disposition = "attachment"
+    #: Uploads one owner scope may hold under this rule (docs/lifecycle.md, "Quotas"); None: no quota.
+    max_files_per_owner: Annotated[int, Field(ge=1, le=MAX_FILES_PER_OWNER)] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Rule:
@@ -216,6 +220,11 @@ class Rule(BaseModel):
     @cached_property
     def claim_names(self) -> tuple[str, ...]:
         return tuple(segment.value for segment in self.segments if segment.kind == "claim")
+
+    @property
+    def org_scoped(self) -> bool:
+        """True when the template names ``{org_id}``: its files belong to the org (GSI ``org``)."""
+        return "org_id" in self.claim_names
 
     @property
     def is_public(self) -> bool:

@@ -22,7 +22,10 @@ another worker decided first wins: a promotion that loses to a rejection deletes
 one that loses to another clean version of the upload deletes the version it wrote, and whatever
 it left there by crashing first is deleted by ``finish`` (every final-key version but the record's
 ``served_version_id``; a record written before that field existed keeps only the former).
-Nothing is promoted without a record whose key is the object's final key.
+Nothing is promoted without a record whose key is the object's final key. A quarantined upload
+with no record at all (or a deleted file's tombstone) is deleted, that exact version: the mint
+writes the record before it answers, so such an object is an upload that came after its file was
+deleted, erased or expired (docs/lifecycle.md).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ from filegate.domain.rules import Rule
 from filegate.domain.uploads import META_ORIGINAL_FILENAME, META_RULE, META_UPLOADER
 
 Scanning = Literal["guardduty", "none"]
+#: ``_record_for``'s answer for a quarantined upload without a record (or with a tombstone).
+_NO_RECORD = "no record"
 EventKind = Literal["object_created", "scan_result"]
 
 
@@ -182,6 +187,12 @@ class Verifier:
     def handle(self, event: ObjectEvent) -> Result:
         """Apply one event; raises (so that it is retried) on any failure of a store."""
         record, why = self._record_for(event)
+        if record is None and why == _NO_RECORD:
+            # The mint writes the record before it answers, so nothing legitimate arrives without
+            # one: the file was deleted, erased or expired (a still-valid POST used late).
+            self.objects.delete_version(event.key, event.version_id)
+            return Result(Outcome.IGNORED, file_id=file_id_of(final_key_of(event.key) or ""),
+                          note="no record (deleted, expired or never minted): upload deleted")
         if record is None:
             return Result(Outcome.IGNORED, file_id=file_id_of(event.key), note=why)
         if record.decided:
@@ -209,7 +220,9 @@ class Verifier:
         if final_key is None or file_id is None:
             return None, "not a quarantined upload"
         record = self.records.get(file_id)
-        if record is None or record.key != final_key:
+        if record is None:
+            return None, _NO_RECORD
+        if record.key != final_key:
             return None, "no record for this key"
         return record, ""
 

@@ -2,10 +2,14 @@
 
 Request flow: ``serve`` normalises the event (so that no body or header a client can send
 reaches Powertools in a shape it would answer with a 5xx), records the request's audit
-context, and resolves. Routes raise ``Refusal`` (domain), ``SignerUnavailable`` or
-``FilesTableUnavailable`` (adapters);
+context, and resolves. Routes raise ``Refusal`` (domain), ``SignerUnavailable``,
+``FilesTableUnavailable`` or a ``LifecycleUnavailable`` (adapters);
 the exception handlers here turn them into ``{"error": {"code", "message"}}`` responses, and
 write exactly one audit record and one metric per request, mint or refusal.
+
+The query string reaches no route through Powertools: ``serve`` parses ``rawQueryString``
+itself (strictly: UTF-8, no repeated name) and routes read the result with ``query(...)``,
+naming the parameters they take; anything else is 400 ``invalid_request`` (``invalid_query``).
 """
 
 from __future__ import annotations
@@ -15,15 +19,15 @@ import binascii
 import json
 import os
 import re
-import traceback
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -34,23 +38,23 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from filegate.adapters.files_table import FilesTableUnavailable
 from filegate.adapters.signer import SignerUnavailable
+from filegate.adapters.unavailable import LifecycleUnavailable
 from filegate.domain.errors import HTTP_STATUS, ErrorCode, Reason, Refusal
 from filegate.domain.groups import GroupsClaim, groups_from_claim
 from filegate.domain.identity import Identity
 from filegate.domain.principals import principal_allowed
-from filegate.handlers.lambda_context import ensure_context
 from filegate.handlers.models import OnBehalfOf
+from filegate.handlers.observability import SERVICE, entry_point, error_frames, logger, metrics
 from filegate.settings import Settings
 
-SERVICE = "filegate"
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
 tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or SERVICE,
-                  service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
 
-AuditAction = Literal["upload", "download", "cookies", "file"]
+AuditAction = Literal["upload", "download", "cookies", "file", "list", "delete", "revoke", "erasure"]
 #: Actions that mint something (a presigned POST, a signed URL or cookies); ``file`` only reads.
 MINTING_ACTIONS: frozenset[str] = frozenset({"upload", "download", "cookies"})
+#: Actions that change what is stored or served (on any method but GET).
+CHANGING_ACTIONS: frozenset[str] = frozenset({"delete", "revoke", "erasure"})
+MAX_QUERY_LENGTH = 2048
 Channel = Literal["user", "backend"]
 JSON_HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -73,10 +77,21 @@ class RequestAudit:
     expires_at: int | None = None
     ip_range: str | None = None
     starts_at: int | None = None
+    method: str = "?"
+    #: Lifecycle fields (docs/lifecycle.md), null when not applicable.
+    file_id: str | None = None
+    owner_sub: str | None = None
+    owner_org_id: str | None = None
+    viewer_sub: str | None = None
+    viewer_org_id: str | None = None
+    grant_reason: str | None = None
+    erasure_id: str | None = None
     written: bool = field(default=False)
 
 
 _current: ContextVar[RequestAudit | None] = ContextVar("filegate_request_audit", default=None)
+#: The request's query parameters, or the refusal parsing them raised (kept until a route asks).
+_query: ContextVar[dict[str, str] | Refusal | None] = ContextVar("filegate_request_query", default=None)
 
 
 def current_audit() -> RequestAudit:
@@ -94,6 +109,7 @@ def new_resolver() -> APIGatewayHttpResolver:
     app.exception_handler(ValidationException)(_on_invalid_request)
     app.exception_handler(SignerUnavailable)(_on_unavailable)
     app.exception_handler(FilesTableUnavailable)(_on_records_unavailable)
+    app.exception_handler(LifecycleUnavailable)(_on_lifecycle_unavailable)
     app.exception_handler(Exception)(_on_unexpected)
     app.not_found(_on_not_found)
     return app
@@ -172,6 +188,25 @@ def identify(event: dict[str, Any], settings: Settings, on_behalf_of: OnBehalfOf
     return identity
 
 
+def identify_reader(event: dict[str, Any], settings: Settings) -> Identity:
+    """The token's caller (401 without one) on a route about a file: a groups claim that cannot
+    be read is 404 ``no such file`` there, not 403, so that no answer says whether a file exists."""
+    try:
+        return identify(event, settings)
+    except Refusal as refusal:
+        if refusal.code is ErrorCode.UNAUTHENTICATED:
+            raise
+        raise Refusal(Reason.NO_SUCH_FILE, "no such file") from refusal
+
+
+def audited_backend_principal(event: dict[str, Any], allowed_roles: Sequence[str]) -> str:
+    """The allowed IAM caller of a ``/backend/`` route (``allowed_backend_principal``), recorded in
+    the request's audit."""
+    principal = allowed_backend_principal(event, allowed_roles)
+    current_audit().principal = principal
+    return principal
+
+
 # --- responses, audit, metrics ----------------------------------------------------------------
 
 def _clean(text: str | None) -> str | None:
@@ -181,6 +216,22 @@ def _clean(text: str | None) -> str | None:
     return cleaned if len(cleaned) <= _MAX_AUDIT_TEXT else cleaned[:_MAX_AUDIT_TEXT] + "..."
 
 
+def _clean_text(text: str | None) -> str | None:
+    """Free text (a grant's reason) kept in any script; only unprintable characters replaced."""
+    if text is None:
+        return None
+    cleaned = "".join(char if char.isprintable() else "?" for char in text)
+    return cleaned if len(cleaned) <= _MAX_AUDIT_TEXT else cleaned[:_MAX_AUDIT_TEXT] + "..."
+
+
+def _event(audit: RequestAudit) -> str:
+    if audit.action in MINTING_ACTIONS:
+        return "mint"
+    if audit.action in CHANGING_ACTIONS and audit.method != "GET":
+        return "change"
+    return "read"
+
+
 def write_audit(status: int, *, reason: Reason | None = None, code: ErrorCode | None = None) -> None:
     """One structured record per request under a top-level ``audit`` key (fixed field names)."""
     audit = _current.get()
@@ -188,9 +239,9 @@ def write_audit(status: int, *, reason: Reason | None = None, code: ErrorCode | 
         return
     audit.written = True
     identity = audit.identity
-    reads = audit.action is not None and audit.action not in MINTING_ACTIONS
+    kind = _event(audit) if audit.action is not None else "mint"
     record = {
-        "event": "refusal" if reason else ("read" if reads else "mint"),
+        "event": "refusal" if reason else kind,
         "action": audit.action,
         "channel": audit.channel,
         "route": audit.route,
@@ -208,11 +259,19 @@ def write_audit(status: int, *, reason: Reason | None = None, code: ErrorCode | 
         "principal": _clean(identity.principal if identity and identity.principal else audit.principal),
         "source_ip": audit.source_ip,
         "request_id": audit.request_id,
+        "file_id": audit.file_id,
+        "owner_sub": _clean(audit.owner_sub),
+        "owner_org_id": _clean(audit.owner_org_id),
+        "viewer_sub": _clean(audit.viewer_sub),
+        "viewer_org_id": _clean(audit.viewer_org_id),
+        "grant_reason": _clean_text(audit.grant_reason),
+        "erasure_id": audit.erasure_id,
     }
     if reason is None:
         metrics.add_dimension(name="action", value=audit.action or "unknown")
         metrics.add_dimension(name="rule", value=audit.rule or "unknown")
-        metrics.add_metric(name="FileReads" if reads else "UrlsMinted", unit=MetricUnit.Count, value=1)
+        metric = {"read": "FileReads", "change": "LifecycleChanges"}.get(kind, "UrlsMinted")
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
         logger.info("audit", extra={"audit": record})
     else:
         metrics.add_dimension(name="reason", value=reason.value)
@@ -232,6 +291,51 @@ def error_response(code: ErrorCode, message: str, *, reason: Reason) -> Response
 def success(status: int, body: Any, **headers: Any) -> Response[Any]:
     write_audit(status)
     return Response(status_code=status, headers={**JSON_HEADERS, **headers}, body=body)
+
+
+def no_content() -> Response[Any]:
+    """204: done (a ``DELETE``), no body."""
+    write_audit(204)
+    return Response(status_code=204, headers={"Cache-Control": "no-store"}, body=None)
+
+
+def query(*allowed: str) -> dict[str, str]:
+    """The request's query parameters when every name is one of ``allowed``, each at most once;
+    else a 400 ``invalid_request`` (reason ``invalid_query``)."""
+    parsed = _query.get() or {}
+    if isinstance(parsed, Refusal):
+        raise parsed
+    unknown = sorted(set(parsed) - set(allowed))
+    if unknown:
+        raise Refusal(Reason.INVALID_QUERY, f"unknown query parameter {_clean(unknown[0][:40])!r}")
+    return dict(parsed)
+
+
+def _parsed_query(event: dict[str, Any]) -> dict[str, str] | Refusal:
+    """``rawQueryString`` (what the client sent, repeats included) as a name -> value map."""
+    unreadable = Refusal(Reason.INVALID_QUERY, "the query string cannot be read")
+    raw = event.get("rawQueryString")
+    if raw is None or raw == "":
+        params = event.get("queryStringParameters") or {}
+        if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+            return unreadable
+        return {str(name): value for name, value in params.items()}
+    try:
+        if not isinstance(raw, str) or len(raw) > MAX_QUERY_LENGTH:
+            raise ValueError("unreadable")
+        # Empty segments (`?limit=2&`, `a=1&&b=2`) carry nothing, as API Gateway reads them; a
+        # segment without `=` is still refused by the strict parse.
+        raw = "&".join(part for part in raw.split("&") if part)
+        pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True, encoding="utf-8", errors="strict",
+                          max_num_fields=20)
+    except (ValueError, UnicodeError):
+        return unreadable
+    found: dict[str, str] = {}
+    for name, value in pairs:
+        if name in found:
+            return Refusal(Reason.INVALID_QUERY, f"query parameter {_clean(name[:40])!r} is repeated")
+        found[name] = value
+    return found
 
 
 def _on_refusal(error: Refusal) -> Response[Any]:
@@ -267,6 +371,15 @@ def _on_records_unavailable(error: FilesTableUnavailable) -> Response[Any]:
                           reason=Reason.RECORDS_UNAVAILABLE)
 
 
+def _on_lifecycle_unavailable(error: LifecycleUnavailable) -> Response[Any]:
+    audit = _current.get()
+    logger.error("lifecycle dependency failed", extra={"dependency_error": str(error),
+                                                      "error_type": type(error).__name__,
+                                                      "request_id": audit.request_id if audit else None})
+    return error_response(ErrorCode.TEMPORARILY_UNAVAILABLE, "a dependency is temporarily unavailable; retry shortly",
+                          reason=Reason.LIFECYCLE_UNAVAILABLE)
+
+
 def _on_not_found(_error: NotFoundError) -> Response[Any]:
     return error_response(ErrorCode.NOT_FOUND, "no such route", reason=Reason.ROUTE_NOT_FOUND)
 
@@ -275,8 +388,7 @@ def _on_unexpected(error: Exception) -> Response[Any]:
     """A 500 whose log says where it failed but not what the exception said: its message (and
     a traceback's) may quote a signed URL, a policy or a signature being built."""
     audit = _current.get()
-    frames = [f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
-              for frame in traceback.extract_tb(error.__traceback__)][-12:]
+    frames = error_frames(error, last=12)
     logger.error("unexpected error", extra={"error_type": type(error).__name__, "frames": frames,
                                             "request_id": audit.request_id if audit else None})
     status = HTTP_STATUS[ErrorCode.INTERNAL_ERROR]
@@ -318,14 +430,22 @@ def _route(event: dict[str, Any]) -> tuple[str, AuditAction | None, Channel]:
     path = path if isinstance(path, str) else "/"
     channel: Channel = "backend" if path.startswith("/backend/") else "user"
     action: AuditAction | None = None
-    if path.rstrip("/").endswith("/downloads/cookies"):
+    trimmed = path.rstrip("/")
+    parts = trimmed.split("/")
+    if trimmed.endswith("/downloads/cookies"):
         action = "cookies"
-    elif path.rstrip("/").endswith("/downloads"):
+    elif trimmed.endswith("/downloads"):
         action = "download"
-    elif path.rstrip("/").endswith("/uploads"):
+    elif trimmed.endswith("/uploads"):
         action = "upload"
-    elif path.rstrip("/").split("/")[-2:-1] == ["files"]:
-        action = "file"
+    elif trimmed.endswith("/revocations"):
+        action = "revoke"
+    elif trimmed.endswith("/erasures") or parts[-2:-1] == ["erasures"]:
+        action = "erasure"
+    elif parts[-1:] == ["files"]:
+        action = "list"
+    elif parts[-2:-1] == ["files"]:
+        action = "delete" if method == "DELETE" else "file"
     return f"{method} {_clean(path)}", action, channel
 
 
@@ -355,15 +475,18 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
     headers = {name: value for name, value in headers.items()
                if isinstance(name, str) and isinstance(value, str) and name.lower() != "content-type"}
     headers["content-type"] = "application/json"  # the API speaks JSON whatever the client declared
+    parsed_query = _parsed_query(event)
     event = {**event, "headers": headers, "body": _normalised_body(event), "isBase64Encoded": False,
-             "queryStringParameters": None, "cookies": None}
+             "queryStringParameters": None, "rawQueryString": "", "cookies": None}
     route, action, channel = _route(event)
+    method = _mapping(event, "requestContext", "http").get("method")
     request_context = _mapping(event, "requestContext")
     source_ip = _mapping(request_context, "http").get("sourceIp")
     request_id = request_context.get("requestId")
     audit = RequestAudit(action=action, channel=channel, route=route,
                          source_ip=source_ip if isinstance(source_ip, str) else None,
-                         request_id=request_id if isinstance(request_id, str) else None)
+                         request_id=request_id if isinstance(request_id, str) else None,
+                         method=method if isinstance(method, str) else "?")
     try:  # best effort, so that refusals before the route runs still say who asked
         if channel == "backend":
             audit.principal = backend_principal(event)
@@ -372,6 +495,7 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
     except Refusal:
         pass
     token = _current.set(audit)
+    query_token = _query.set(parsed_query)
     try:
         refusal = _backend_refusal(event, backend_principals) if channel == "backend" and backend_principals else None
         if refusal is not None:
@@ -381,6 +505,7 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
             return builder.build(APIGatewayProxyEventV2(event))
         return app.resolve(event, context)
     finally:
+        _query.reset(query_token)
         _current.reset(token)
 
 
@@ -400,8 +525,4 @@ def lambda_entry_point(app: APIGatewayHttpResolver, *,
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return serve(app, event, context, backend_principals=backend_principals)
 
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        response: dict[str, Any] = handle(event, ensure_context(context))
-        return response
-
-    return handler
+    return entry_point(handle)

@@ -7,6 +7,12 @@ while it is being verified, 403 ``rejected``, 404 without a record); cookies cov
 only verified files ever exist at final keys. Its role may only ``kms:Sign`` (or read the
 signing secret) and ``dynamodb:GetItem`` the files table. ``cryptography`` is imported only when
 the secret signer is configured.
+
+``POST /backend/downloads`` takes either ``on_behalf_of`` (the rules decide for that user) or a
+``viewer`` with a ``reason`` (docs/lifecycle.md, "Grants that name the viewer"): the backend
+decided the relation, the key must have the shape of a rule that allows ``download``, the record
+must be ``clean``, and the audit record names owner, viewer, reason and principal. An optional
+``grant_lifetime`` caps the URL's lifetime either way.
 """
 
 from __future__ import annotations
@@ -38,11 +44,12 @@ from filegate.domain.cloudfront import (
 )
 from filegate.domain.errors import Reason, Refusal
 from filegate.domain.identity import Identity
-from filegate.domain.keys import rule_for_key, rules_for_prefix
+from filegate.domain.keys import key_shape_in_rule, rule_for_key, rules_for_prefix, well_formed_key
 from filegate.domain.quarantine import file_id_of
 from filegate.domain.records import downloadable
 from filegate.domain.rules import Rule
 from filegate.handlers.common import (
+    allowed_backend_principal,
     current_audit,
     identify,
     lambda_entry_point,
@@ -113,13 +120,28 @@ def _cap(settings: Settings, rule_lifetime: int | None) -> int:
     return min(rule_lifetime, settings.url_max_seconds) if rule_lifetime is not None else settings.url_max_seconds
 
 
-def mint_download(request: DownloadRequest, identity: Identity) -> Response[DownloadResponse]:
+def _grant_rule(rules: tuple[Rule, ...], key: str) -> Rule:
+    """The rule whose shape ``key`` has and that allows ``download`` (the backend named the viewer:
+    no identity's claims to match)."""
+    if not well_formed_key(key):
+        raise Refusal(Reason.INVALID_KEY, "key is not a well-formed file key")
+    for rule in rules:
+        if key_shape_in_rule(rule, key) and rule.allows("download"):
+            return rule
+    raise Refusal(Reason.KEY_OUTSIDE_RULES, "no rule allows downloading that key")
+
+
+def mint_download(request: DownloadRequest, identity: Identity | None) -> Response[DownloadResponse]:
+    """A signed URL for ``identity`` (the rules decide), or, with ``identity`` None, for the
+    ``viewer`` of a backend grant (``BackendDownloadRequest``)."""
     state = runtime()
     settings = state.settings
     audit = current_audit()
     audit.key = request.key
-    rule = rule_for_key(state.rules, identity, request.key)
+    rule = rule_for_key(state.rules, identity, request.key) if identity is not None else _grant_rule(
+        state.rules, request.key)
     audit.rule = rule.name
+    grant_lifetime = request.grant_lifetime if isinstance(request, BackendDownloadRequest) else None
     ip_range: str | None = None
     if request.ip is not None:
         if not settings.allow_ip_restriction:
@@ -135,13 +157,18 @@ def mint_download(request: DownloadRequest, identity: Identity) -> Response[Down
     now = clock()
     lifetime = url_lifetime(requested=request.expires_in, rule_lifetime=rule.url_lifetime_seconds,
                             default=settings.url_default_seconds, maximum=settings.url_max_seconds)
-    expires = rounded_expiry(now, lifetime, window=settings.signature_cache_seconds,
-                             maximum=_cap(settings, rule.url_lifetime_seconds))
+    cap = _cap(settings, rule.url_lifetime_seconds)
+    if grant_lifetime is not None:
+        lifetime, cap = min(lifetime, grant_lifetime), min(cap, grant_lifetime)
+    expires = rounded_expiry(now, lifetime, window=settings.signature_cache_seconds, maximum=cap)
     if request.starts_at is not None and request.starts_at >= expires:
         raise Refusal(Reason.START_AFTER_EXPIRY, "starts_at must be before the URL's expiry")
     # The rules allowed the key; the record says whether the file behind it may be served.
     file_id = file_id_of(request.key)
-    downloadable(state.files.get(file_id) if file_id else None, request.key)
+    record = downloadable(state.files.get(file_id) if file_id else None, request.key)
+    if record.rule != rule.name:
+        raise Refusal(Reason.NO_SUCH_FILE, "no such file")  # a record under another rule: fail closed
+    audit.file_id, audit.owner_sub, audit.owner_org_id = record.file_id, record.owner_sub, record.owner_org_id
     url = signed_url(resource_url(settings.download_base_url, request.key), expires=expires,
                      key=state.signing_key, starts=request.starts_at, ip_range=ip_range)
     audit.expires_at = expires
@@ -197,11 +224,21 @@ def create_download_cookies(body: CookiesRequest) -> Response[CookiesResponse]:
 
 @app.post(
     "/backend/downloads", operation_id="createBackendDownload", tags=["backend"], security=[{"iam": []}],
-    summary="Mint a signed URL on behalf of a user (trusted servers, IAM-authorised)",
+    summary="Mint a signed URL on behalf of a user, or for a viewer the backend names (IAM-authorised)",
+    description="Exactly one of `on_behalf_of` (the rules decide for that user) or `viewer` with `reason` (audited "
+                "as owner, viewer, reason and principal). `grant_lifetime` caps the URL's lifetime.",
     responses={200: success_response(DownloadResponse, "Signed URL"), **error_responses(404, 409)},
 )
 def create_backend_download(body: BackendDownloadRequest) -> Response[DownloadResponse]:
-    return mint_download(body, identify(app.current_event.raw_event, runtime().settings, body.on_behalf_of))
+    if body.on_behalf_of is not None:
+        return mint_download(body, identify(app.current_event.raw_event, runtime().settings, body.on_behalf_of))
+    assert body.viewer is not None  # the model requires exactly one
+    audit = current_audit()
+    principal = allowed_backend_principal(app.current_event.raw_event, runtime().settings.backend_principals)
+    claims = {"sub": body.viewer.sub, **({"org_id": body.viewer.org_id} if body.viewer.org_id else {})}
+    audit.identity = Identity(sub=body.viewer.sub, claims=claims, principal=principal)
+    audit.viewer_sub, audit.viewer_org_id, audit.grant_reason = body.viewer.sub, body.viewer.org_id, body.reason
+    return mint_download(body, None)
 
 
 def _backend_principals() -> tuple[str, ...]:

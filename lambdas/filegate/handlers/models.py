@@ -6,9 +6,9 @@ OpenAPI document (``docs/openapi.json``) is generated from these through the res
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from filegate.domain.errors import ErrorCode
 from filegate.domain.records import RejectReason, Status
@@ -54,8 +54,42 @@ class DownloadRequest(_Body):
                                            description="Epoch seconds before which the URL is not valid")] = None
 
 
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must hold printable characters only")
+    return value
+
+
+PrintableText = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_printable)]
+
+
+class Viewer(_Body):
+    """Who will view the file, as the backend names them (audited; the rules are not evaluated
+    for them: the backend decided the relation)."""
+
+    sub: PrintableText
+    org_id: PrintableText | None = None
+
+
 class BackendDownloadRequest(DownloadRequest):
-    on_behalf_of: OnBehalfOf
+    """Exactly one of ``on_behalf_of`` (the rules decide for that user) or ``viewer`` with a
+    ``reason`` (a grant the backend decided, audited as owner, viewer, reason, principal)."""
+
+    on_behalf_of: OnBehalfOf | None = None
+    viewer: Viewer | None = None
+    reason: Annotated[PrintableText | None, Field(description="Why the viewer may see the file (audited)")] = None
+    grant_lifetime: Annotated[int | None, Field(ge=1, le=_SEVEN_DAYS,
+                                                description="Caps the URL's lifetime (seconds)")] = None
+
+    @model_validator(mode="after")
+    def _one_grantee(self) -> Self:
+        if (self.on_behalf_of is None) == (self.viewer is None):
+            raise ValueError("name exactly one of on_behalf_of or viewer")
+        if self.viewer is not None and self.reason is None:
+            raise ValueError("reason is required with viewer")
+        if self.viewer is None and self.reason is not None:
+            raise ValueError("reason goes with viewer only")
+        return self
 
 
 class CookiesRequest(_Body):
@@ -96,6 +130,74 @@ class FileResponse(BaseModel):
     reason: RejectReason | None = Field(default=None, description="Why it was rejected (only when `rejected`)")
     created_at: int = Field(description="Epoch seconds the upload was minted")
     verified_at: int | None = Field(default=None, description="Epoch seconds it was decided (once decided)")
+
+
+class FileListResponse(BaseModel):
+    files: list[FileResponse]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: no more")
+
+
+class Owner(BaseModel):
+    sub: str
+    org_id: str | None = None
+
+
+class BackendFileResponse(FileResponse):
+    owner: Owner
+
+
+class BackendFileListResponse(BaseModel):
+    files: list[BackendFileResponse]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: no more")
+
+
+class RevocationRequest(_Body):
+    """Exactly one: a final key, or a prefix ending with ``/`` (at most 512 bytes, under ``private/``)."""
+
+    key: Annotated[str | None, Field(min_length=1, max_length=512)] = None
+    prefix: Annotated[str | None, Field(min_length=2, max_length=512)] = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.key is None) == (self.prefix is None):
+            raise ValueError("name exactly one of key or prefix")
+        return self
+
+
+class RevocationResponse(BaseModel):
+    revoked: str
+    kind: Literal["key", "prefix"]
+    until: int = Field(description="Epoch seconds until which the edge refuses every request for it")
+
+
+class ErasureRequest(_Body):
+    """Exactly one subject: a user's ``sub`` or an org's ``org_id``."""
+
+    sub: Annotated[str | None, Field(min_length=1, max_length=256)] = None
+    org_id: Annotated[str | None, Field(min_length=1, max_length=256)] = None
+
+
+class ErasureAccepted(BaseModel):
+    erasure_id: str
+    status: Literal["running", "done"]
+
+
+class ErasureSubject(BaseModel):
+    sub: str | None = None
+    org_id: str | None = None
+
+
+class ErasureResponse(BaseModel):
+    erasure_id: str
+    status: Literal["running", "done"]
+    subject: ErasureSubject
+    deleted_files: int
+    deleted_versions: int
+    revoked_prefixes: int
+    waiting_files: int = Field(description="Records being verified that the erasure waits for")
+    runs: int
+    started_at: int = Field(description="When the latest run started")
+    finished_at: int | None = Field(default=None, description="When the latest run finished")
 
 
 class ErrorBody(BaseModel):

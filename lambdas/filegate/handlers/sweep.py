@@ -37,8 +37,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from filegate.domain.quarantine import QUARANTINE_PREFIX, file_id_of, final_key_of, quarantine_key
 from filegate.domain.records import FileRecord, Status
 from filegate.domain.verification import Verifier
-from filegate.handlers.lambda_context import ensure_context
-from filegate.handlers.verifier import Wiring, build_verifier, logger, metrics
+from filegate.handlers.observability import entry_point, logger, metrics
+from filegate.handlers.verifier import Wiring, build_verifier
 from filegate.settings import VerifierSettings
 
 MAX_RECORDS_PER_RUN = 200
@@ -164,10 +164,8 @@ def _handle(_event: Any, _context: Any) -> dict[str, Any]:
     return report.as_dict()
 
 
-def handler(event: Any, context: Any) -> dict[str, Any]:
-    """Lambda entry point (a scheduled event; its content is not read)."""
-    response: dict[str, Any] = _handle(event, ensure_context(context))
-    return response
+handler = entry_point(_handle)
+"""Lambda entry point (a scheduled event; its content is not read)."""
 
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # build clients during the init phase

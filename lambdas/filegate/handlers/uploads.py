@@ -4,7 +4,9 @@ Deployed as ``filegate.handlers.uploads.handler``. Its role may only ``s3:PutObj
 the quarantine prefix of the upload rules' prefixes (``incoming/<rule prefix>``): the presigned
 POST carries that authority, and the policy pins everything S3 must check. It also writes the
 file's record (``dynamodb:PutItem`` on the files table) before it answers: no record, no POST
-(503). This module never imports ``cryptography``.
+(503). A rule with ``max_files_per_owner`` is checked first (``dynamodb:Query`` on the ``owner``
+or ``org`` index, docs/lifecycle.md "Quotas"): 409 ``quota_exceeded``, no record, nothing minted.
+This module never imports ``cryptography``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import boto3
 from aws_lambda_powertools.event_handler import Response
 
 from filegate.adapters.dependency_config import dependency_config
-from filegate.adapters.files_table import FilesTable
+from filegate.adapters.files_table import ORG_INDEX, OWNER_INDEX, FilesTable
 from filegate.adapters.s3_presigner import S3Presigner, s3_client
+from filegate.domain.errors import Reason, Refusal
 from filegate.domain.identity import Identity
 from filegate.domain.records import new_record
 from filegate.domain.rules import Rule, authorize
@@ -65,6 +68,23 @@ def runtime() -> UploadRuntime:
                          files=FilesTable(dynamodb, settings.files_table))
 
 
+def check_quota(files: FilesTable, rule: Rule, identity: Identity, *, now: int) -> None:
+    """409 when the owner scope (the org for ``{org_id}`` rules, else the uploader) holds the
+    rule's ``max_files_per_owner`` already. Not a lock: concurrent mints can both pass."""
+    if rule.max_files_per_owner is None:
+        return
+    if rule.org_scoped:
+        org = identity.org_id
+        assert org is not None  # the key was built from it
+        held = files.count_for_quota(ORG_INDEX, org, rule=rule.name, now=now, stop_at=rule.max_files_per_owner)
+    else:
+        held = files.count_for_quota(OWNER_INDEX, identity.sub, rule=rule.name, now=now,
+                                     stop_at=rule.max_files_per_owner)
+    if held >= rule.max_files_per_owner:
+        raise Refusal(Reason.QUOTA_EXCEEDED, f"rule {rule.name!r} allows at most {rule.max_files_per_owner} "
+                                             "files per owner; delete some first")
+
+
 def mint_upload(request: UploadRequest, identity: Identity) -> Response[UploadResponse]:
     state = runtime()
     settings = state.settings
@@ -75,18 +95,20 @@ def mint_upload(request: UploadRequest, identity: Identity) -> Response[UploadRe
     plan = plan_upload(rule, identity, content_type=request.content_type, size=request.size,
                        filename=request.filename, file_id=new_file_id(),
                        kms_key_arn=settings.bucket_kms_key_arn)
-    audit.key = plan.key
+    audit.key, audit.file_id = plan.key, plan.file_id
     expires_in = upload_expiry(requested=request.expires_in, default=settings.upload_expiry_seconds,
                                maximum=settings.upload_max_expiry_seconds, now=now,
                                credentials_expire_at=state.presigner.credentials_expire_at())
+    expires_at = int(now) + expires_in
+    check_quota(state.files, rule, identity, now=int(now))
     # The record first: an upload the verifier has no record for is never promoted, so a POST
     # minted without one would only ever be rejected. A failed write is a 503, nothing minted.
     state.files.put_new(new_record(file_id=plan.file_id, key=plan.key, rule=rule.name, owner_sub=identity.sub,
                                    owner_org_id=identity.org_id, filename=plan.filename,
-                                   content_type=plan.content_type, declared_size=request.size, now=int(now)))
+                                   content_type=plan.content_type, declared_size=request.size, now=int(now),
+                                   org_scoped=rule.org_scoped, upload_expires_at=expires_at))
     url, fields = state.presigner.presign_post(key=plan.upload_key, fields=plan.fields,
                                                conditions=plan.conditions, expires_in=expires_in)
-    expires_at = int(now) + expires_in
     audit.expires_at = expires_at
     return success(201, UploadResponse(file_id=plan.file_id, key=plan.key, url=url, fields=fields,
                                        expires_at=expires_at, max_bytes=plan.max_bytes))
@@ -98,7 +120,7 @@ def mint_upload(request: UploadRequest, identity: Identity) -> Response[UploadRe
     description="The key is built from the rule's template and the caller's verified claims; the browser then "
                 "POSTs `fields` and the file to `url`. The file lands in quarantine and reaches `key` only once "
                 "verified: `GET /files/{file_id}` tells its status.",
-    responses={201: success_response(UploadResponse, "Presigned POST"), **error_responses(413, 415)},
+    responses={201: success_response(UploadResponse, "Presigned POST"), **error_responses(409, 413, 415)},
 )
 def create_upload(body: UploadRequest) -> Response[UploadResponse]:
     return mint_upload(body, identify(app.current_event.raw_event, runtime().settings))
@@ -108,7 +130,7 @@ def create_upload(body: UploadRequest) -> Response[UploadResponse]:
     "/backend/uploads", operation_id="createBackendUpload", tags=["backend"], status_code=201,
     security=[{"iam": []}],
     summary="Mint a presigned POST on behalf of a user (trusted servers, IAM-authorised)",
-    responses={201: success_response(UploadResponse, "Presigned POST"), **error_responses(413, 415)},
+    responses={201: success_response(UploadResponse, "Presigned POST"), **error_responses(409, 413, 415)},
 )
 def create_backend_upload(body: BackendUploadRequest) -> Response[UploadResponse]:
     return mint_upload(body, identify(app.current_event.raw_event, runtime().settings, body.on_behalf_of))

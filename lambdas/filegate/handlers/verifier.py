@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -30,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -46,16 +44,12 @@ from filegate.adapters.files_table import FilesTable
 from filegate.adapters.object_store import ObjectStore, s3_client
 from filegate.domain.content import decide, inspect_content
 from filegate.domain.verification import EventKind, ObjectEvent, Outcome, Verifier
-from filegate.handlers.lambda_context import ensure_context
+from filegate.handlers.observability import entry_point, error_frames, logger, metrics
 from filegate.settings import VerifierSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-SERVICE = "filegate"
-logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or SERVICE,
-                  service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
 clock: Callable[[], float] = time.time
 
 OBJECT_CREATED = ("aws.s3", "Object Created")
@@ -192,8 +186,7 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     except Exception as error:
         # Say where and what kind of failure (a denied call, a throttle), so the DLQ can be
         # understood; the item fails and SQS retries it, then dead-letters it.
-        frames = [f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}"
-                  for frame in traceback.extract_tb(error.__traceback__)][-8:]
+        frames = error_frames(error, last=8)
         code = getattr(error, "response", {}).get("Error", {}).get("Code") if hasattr(error, "response") else None
         logger.error("verification step failed", extra={"message_id": record.message_id, "kind": event.kind,
                                                         "error_type": type(error).__name__, "aws_error": code,
@@ -218,10 +211,8 @@ def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return response
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point: the SQS event; answers ``{"batchItemFailures": [...]}``."""
-    response: dict[str, Any] = _handle(event, ensure_context(context))
-    return response
+handler = entry_point(_handle)
+"""Lambda entry point: the SQS event; answers ``{"batchItemFailures": [...]}``."""
 
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # build clients during the init phase
