@@ -63,6 +63,15 @@ def rules(local: Local) -> dict[str, dict[str, Any]]:
     return {rule["name"]: rule for rule in config["rules"]}
 
 
+@pytest.fixture(scope="module")
+def url_max_seconds(local: Local) -> int:
+    """``urls.max_seconds`` of the environment the local mode runs (cdk.json, read as it reads it):
+    a revocation's ``until`` is now + this (docs/lifecycle.md)."""
+    from stacks.config import load_environment
+
+    return int(load_environment(local.endpoints["env"]).urls.max_seconds)
+
+
 def user(local: Local, name: str, groups: list[str], org_id: str | None = None) -> User:
     sub = f"lc-{name}-{_suffix()}"
     claims: dict[str, Any] = {"sub": sub, "groups": groups}
@@ -304,29 +313,73 @@ def test_someone_elses_file_is_404_to_delete(local: Local, owners: dict[str, Any
     assert call(local, "GET", f"/files/{file_id_of(owners['a_keys'][0])}", token=owners["a"].token).status_code == 200
 
 
+def test_deleting_a_rejected_file_removes_its_rejected_copy(local: Local) -> None:
+    owner = user(local, "rejdel", ["careers"])
+    # Given a file the verifier rejects (HTML declared as a PDF), through the real flow
+    upload = mint_upload(local, owner.token, "cv", samples.PDF, len(samples.HTML_PAYLOAD), filename="cv.pdf")
+    assert post_file(upload, samples.HTML_PAYLOAD).status_code == 201
+    record = wait_for_status(local, owner.token, upload.file_id, ("clean", "rejected"))
+    assert record["status"] == "rejected" and record["reason"] == "type_mismatch", record
+    # and its rejected copy kept in the bucket
+    kept = [v for v in versions_under(local, f"rejected/{upload.key}") if v.split("@")[0] == f"rejected/{upload.key}"]
+    assert kept, "the verifier keeps a rejected copy"
+    # When the owner deletes it
+    response = call(local, "DELETE", f"/files/{upload.file_id}", token=owner.token)
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+    # Then no version or delete marker is left in any of the key's three forms
+    for form in every_form(upload.key):
+        assert [v for v in versions_under(local, form) if v.split("@")[0] == form] == [], form
+    # And the record is gone
+    assert call(local, "GET", f"/files/{upload.file_id}", token=owner.token).status_code == 404
+    assert call(local, "GET", f"/backend/files/{upload.file_id}", backend=True).status_code == 404
+    # And the product bus announced it once, as the owner's
+    deleted = [e for e in events(local, "File Deleted") if e["detail"].get("file_id") == upload.file_id]
+    assert len(deleted) == 1, deleted
+    assert deleted[0]["detail"]["key"] == upload.key and deleted[0]["detail"]["deleted_by"] == "owner"
+
+
 # --- revocations --------------------------------------------------------------------------------
 
 
-def test_a_revoked_prefix_is_refused_at_the_edge_while_others_still_work(local: Local,
-                                                                         owners: dict[str, Any]) -> None:
+def assert_until_per_contract(until: int, before: int, after: int, max_seconds: int) -> None:
+    """``until`` = now + ``urls.max_seconds`` (docs/lifecycle.md), now being some moment of the
+    request: every URL issued before it has expired by then, and the name reopens no later."""
+    assert before + max_seconds - 1 <= until <= after + max_seconds + 2, (until, before, after, max_seconds)
+
+
+def test_a_revoked_prefix_is_refused_at_the_edge_while_others_still_work(local: Local, owners: dict[str, Any],
+                                                                         url_max_seconds: int) -> None:
     victim = user(local, "rev", ["careers"])
     key = upload_file(local, victim.token, "cv", pdf("revoked"), samples.PDF)
+    # Given a user whose sub has the victim's sub as a string prefix ("<sub>x"), with a file
+    lookalike = User(sub=f"{victim.sub}x", token=local.token(sub=f"{victim.sub}x", groups=["careers"]))
+    lookalike_key = upload_file(local, lookalike.token, "cv", pdf("lookalike"), samples.PDF)
+    assert lookalike_key.startswith(f"private/users/{victim.sub}")
+    # When the backend revokes the victim's space
     prefix = f"private/users/{victim.sub}/"
+    before = int(time.time())
     response = api(local, "/backend/revocations", {"prefix": prefix}, backend=True)
+    after = int(time.time()) + 1
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["revoked"] == prefix and body["kind"] == "prefix"
-    assert int(time.time()) < body["until"] <= int(time.time()) + 7 * 24 * 3600
-    # A URL minted after the revocation is refused too (a URL carries no issue time)
+    assert_until_per_contract(body["until"], before, after, url_max_seconds)
+    # Then a URL minted after the revocation is refused too (a URL carries no issue time)
     assert_revoked_at_the_edge(edge_get(download_url(local, victim.token, key)))
     # While another user's file, and a sibling prefix, are served
     assert edge_get(download_url(local, owners["a"].token, owners["a_keys"][0])).status_code == 200
+    assert edge_get(download_url(local, lookalike.token, lookalike_key)).status_code == 200  # "<sub>x/" is not "<sub>/"
     sibling = user(local, "rev", ["careers"])  # "lc-rev-<other>": not under the revoked prefix
     sibling_key = upload_file(local, sibling.token, "cv", pdf("sibling"), samples.PDF)
     assert edge_get(download_url(local, sibling.token, sibling_key)).status_code == 200
-    # A single key can be revoked too
+    # A single key can be revoked too, with the same until
+    before = int(time.time())
     single = api(local, "/backend/revocations", {"key": sibling_key}, backend=True)
+    after = int(time.time()) + 1
     assert single.status_code == 200 and single.json()["kind"] == "key", single.text
+    assert single.json()["revoked"] == sibling_key
+    assert_until_per_contract(single.json()["until"], before, after, url_max_seconds)
     assert_revoked_at_the_edge(edge_get(download_url(local, sibling.token, sibling_key)))
     assert api(local, "/backend/revocations", {"prefix": "private/users"}, backend=True).status_code == 400
 
@@ -394,8 +447,9 @@ def _dynamodb(local: Local) -> Any:
 
 
 def seed_records(local: Local, owner: User, rule: dict[str, Any], count: int) -> list[Any]:
-    """``count`` clean records of ``owner`` in ``rule`` (a per-user template), written straight into
-    the files table in its own layout (``to_item``), their events marked published."""
+    """``count`` clean records of ``owner`` in ``rule`` (a per-user template, or one keyed by
+    ``{org_id}``: then in the owner's org, with ``org_scope`` as a mint sets it), written straight
+    into the files table in its own layout (``to_item``), their events marked published."""
     from filegate.adapters.files_table import to_item
     from filegate.domain.records import FileRecord, Status
 
@@ -405,11 +459,16 @@ def seed_records(local: Local, owner: User, rule: dict[str, Any], count: int) ->
     for n in range(count):
         file_id = secrets.token_hex(16)
         key = rule["key_template"].replace("{sub}", owner.sub).replace("{file}", f"{file_id}.pdf")
+        org_scope = None
+        if "{org_id}" in rule["key_template"]:
+            assert owner.org_id, "an {org_id} rule needs an owner with an org"
+            key = key.replace("{org_id}", owner.org_id)
+            org_scope = owner.org_id
         records.append(FileRecord(
             file_id=file_id, key=key, rule=rule["name"], owner_sub=owner.sub, filename=f"seed-{n}.pdf",
             content_type=content_type, declared_size=10, size=10, status=Status.CLEAN, created_at=now - count + n,
             updated_at=now, verified_at=now, notified_at=now, detected_type=content_type,
-            scan_verdict="NO_THREATS_FOUND"))
+            scan_verdict="NO_THREATS_FOUND", owner_org_id=owner.org_id, org_scope=org_scope))
     dynamodb = _dynamodb(local)
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda record: dynamodb.put_item(TableName=local.runtime["files_table"],
@@ -424,14 +483,16 @@ class Seeded:
     versions: int
 
 
-def _seed(local: Local, subject: User, count: int) -> tuple[list[str], int]:
-    """``count`` clean cv files of ``subject`` written straight into the table and the bucket: the
-    record (``seed_records``) and two versions of the final key; for every tenth also a
+CV_RULE = {"name": "cv", "key_template": "private/users/{sub}/cv/{file}", "content_types": [samples.PDF]}
+
+
+def _seed(local: Local, subject: User, count: int, rule: dict[str, Any] | None = None) -> tuple[list[str], int]:
+    """``count`` clean cv files (or files of ``rule``) of ``subject`` written straight into the table
+    and the bucket: the record (``seed_records``) and two versions of the final key; for every tenth also a
     delete marker, a rejected copy and a quarantine copy. Quarantine copies are announced to the
     real verifier (which ignores or clears them), so they are left out of the count returned: the
     versions only the erasure can remove."""
-    records = seed_records(local, subject, {"name": "cv", "key_template": "private/users/{sub}/cv/{file}",
-                                            "content_types": [samples.PDF]}, count)
+    records = seed_records(local, subject, rule or CV_RULE, count)
     keys = [record.key for record in records]
     verifier, uploader = local.s3_as("verifier"), local.uploader_s3
 
@@ -521,3 +582,63 @@ def test_an_erasure_removes_every_object_version_and_record_of_a_subject(local: 
         assert second[count] == done[count], (count, second, done)
     assert api(local, "/backend/erasures", {"sub": "bad sub\u0000"}, backend=True).status_code == 400
     assert call(local, "GET", f"/backend/erasures/{'0' * 32}", backend=True).status_code == 404
+
+
+def test_an_org_erasure_removes_the_orgs_files_and_only_those(local: Local,
+                                                              rules: dict[str, dict[str, Any]]) -> None:
+    rule = rules["business-registration"]
+    org_a, org_b = f"lceraseorga{_suffix()}", f"lceraseorgb{_suffix()}"
+    a1 = user(local, "orga1", ["org", "careers"], org_a)  # also has a CV of their own
+    a2 = user(local, "orga2", ["org"], org_a)
+    b1 = user(local, "orgb1", ["org"], org_b)
+    # Given each org's files: one through the real flow, the rest seeded (by two members for A)
+    a_real = upload_file(local, a1.token, rule["name"], pdf("orga"), samples.PDF)
+    b_real = upload_file(local, b1.token, rule["name"], pdf("orgb"), samples.PDF)
+    a_seeded, a_versions = _seed(local, a2, 3, rule)
+    a1_seeded, a1_versions = _seed(local, a1, 1, rule)
+    b_seeded, _ = _seed(local, b1, 2, rule)
+    a_keys, b_keys = [a_real, *a_seeded, *a1_seeded], [b_real, *b_seeded]
+    # And a member's CV: a per-user file, which an org erasure must not touch
+    cv = upload_file(local, a1.token, "cv", pdf("member cv"), samples.PDF)
+    assert sorted(item["key"] for item in all_pages(local, a2.token)) == sorted(a_keys)
+    issued = download_url(local, a1.token, a_real)
+    assert edge_get(issued).status_code == 200
+    # When the backend erases org A
+    started = api(local, "/backend/erasures", {"org_id": org_a}, backend=True)
+    assert started.status_code == 202, started.text
+    erasure_id = started.json()["erasure_id"]
+    done = wait_for_erasure(local, erasure_id, runs=1)
+    # Then the counts are A's files
+    assert done["subject"] == {"org_id": org_a}
+    assert done["deleted_files"] == len(a_keys), done
+    assert done["deleted_versions"] >= a_versions + a1_versions + 1, done  # + the real file's final key
+    org_rules = [r for r in rules.values() if "{org_id}" in r["key_template"]]
+    assert done["revoked_prefixes"] == len(org_rules) and done["waiting_files"] == 0, done
+    # And no record of A's is left in the table, read directly
+    table, dynamodb = local.runtime["files_table"], _dynamodb(local)
+
+    def in_table(key: str) -> bool:
+        return "Item" in dynamodb.get_item(TableName=table, Key={"file_id": {"S": file_id_of(key)}},
+                                           ConsistentRead=True)
+
+    assert [key for key in a_keys if in_table(key)] == []
+    # Nor any version under the org's space, in its three forms
+    for form in every_form(f"private/orgs/{org_a}/"):
+        assert versions_under(local, form) == [], form
+    assert call(local, "GET", "/backend/files", backend=True, params={"org": org_a}).json()["files"] == []
+    # And a URL issued before the erasure is refused at the edge
+    assert_revoked_at_the_edge(edge_get(issued))
+    # While org B's files are untouched: listed, in the table, in the bucket, downloadable
+    assert sorted(item["key"] for item in all_pages(local, b1.token)) == sorted(b_keys)
+    assert all(in_table(key) for key in b_keys)
+    for key in b_keys:
+        assert [v for v in versions_under(local, key) if v.split("@")[0] == key], key
+    assert edge_get(download_url(local, b1.token, b_real)).status_code == 200
+    # And so is the member's CV: listed (now alone), downloadable
+    assert [item["key"] for item in all_pages(local, a1.token)] == [cv]
+    assert edge_get(download_url(local, a1.token, cv)).status_code == 200
+    # The product bus has one Subject Erased for it, of kind org_id, without the org's id
+    erased = [e for e in events(local, "Subject Erased") if e["detail"].get("erasure_id") == erasure_id]
+    assert len(erased) == 1, erased
+    assert erased[0]["detail"]["subject_kind"] == "org_id" and org_a not in json.dumps(erased[0])
+    assert erased[0]["detail"]["deleted_files"] == len(a_keys)

@@ -52,14 +52,14 @@ _session: dict[str, Local] = {}
 
 @pytest.fixture(autouse=True, scope="module")
 def _uploads_have_records(local: Local) -> None:
-    """Every quarantine key ``_key`` hands out gets a finished record first (``finished_record``)."""
+    """Every quarantine key ``_key`` hands out gets a record of another key first (``record_elsewhere``)."""
     _session["local"] = local
 
 
 def _key(prefix: str = QUARANTINE) -> str:
     key = f"{prefix}/{uuid.uuid4().hex}.pdf"
     if key.startswith("incoming/"):
-        finished_record(_session["local"], key)
+        record_elsewhere(_session["local"], key)
     return key
 
 
@@ -79,27 +79,27 @@ def _files_table(aws: str, region: str, table: str) -> Any:
     return FilesTable(client, table)
 
 
-def finished_record(local: Local, key: str) -> None:
-    """A decided record, its event published, for a quarantine key these tests upload to by hand.
+def record_elsewhere(local: Local, key: str) -> None:
+    """A record for the file id of a quarantine key these tests upload to by hand, for another key.
 
-    The verifier deletes an upload that has no record (a POST used after its file was deleted);
-    a finished record it only leaves alone. Without one, an object these tests look for (accepted)
-    or look for the absence of (refused) could be removed before they look, and a refusal S3 failed
-    to make would pass unnoticed."""
+    The verifier deletes an upload that has no record (a POST used after its file was deleted),
+    and finishes (removes from the quarantine) one whose record is decided; an upload whose file id
+    belongs to a record of another key it leaves alone (docs/verification.md, "Per event"). Without
+    that, an object these tests look for (accepted) or look for the absence of (refused) could be
+    removed before they look, and a refusal S3 failed to make would pass unnoticed."""
     from filegate.domain.quarantine import file_id_of, final_key_of
-    from filegate.domain.records import mark_clean, new_record
+    from filegate.domain.records import new_record
 
     final = final_key_of(key)
     file_id = file_id_of(final) if final else None
     if final is None or file_id is None:
         return  # outside the quarantine: the verifier never sees it
-    now = int(time.time())
-    record = mark_clean(new_record(file_id=file_id, key=final, rule="cv", owner_sub="conformance", owner_org_id=None,
-                                   filename="cv.pdf", content_type="application/pdf", declared_size=1, now=now),
-                        now=now, size=1, detected_type="application/pdf", sha256="0" * 64, scan_verdict=None)
-    table = _files_table(local.endpoints["aws"], local.region, local.runtime["files_table"])
-    table.put_new(record)
-    assert table.mark_notified(record, now=now)
+    elsewhere = f"private/users/conformance-records/cv/{file_id}.pdf"
+    assert elsewhere != final
+    record = new_record(file_id=file_id, key=elsewhere, rule="cv", owner_sub="conformance-records",
+                        owner_org_id=None, filename="cv.pdf", content_type="application/pdf", declared_size=1,
+                        now=int(time.time()))
+    _files_table(local.endpoints["aws"], local.region, local.runtime["files_table"]).put_new(record)
 
 
 def presigned_post(local: Local, key: str, *, expires_in: int = 300, client: Any = None) -> dict[str, Any]:

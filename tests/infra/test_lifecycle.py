@@ -771,3 +771,20 @@ def test_each_role_may_make_every_keyvaluestore_call_its_code_makes(
                        for a in _as_list(s["Action"])}
             needed = {f"cloudfront-keyvaluestore:{operation}" for operation in calls[path]}
             assert needed <= granted, f"{role_id} ({path}) lacks {sorted(needed - granted)}"
+
+
+def test_the_local_api_serves_exactly_the_stacks_routes_with_the_same_functions() -> None:
+    # Given the stack's route tables (what API Gateway gets) and the local API's copy (kept free of
+    # CDK imports, so it is a copy)
+    from local import api as local_api
+    from stacks.constructs import minting_api
+
+    def flattened(tables: dict[str, tuple[tuple[str, str], ...]]) -> dict[str, str]:
+        return {f"{method} {path}": function for function, routes in tables.items() for method, path in routes}
+
+    # Then both say the same routes, each to the same function, with the same authorization
+    assert flattened(minting_api.USER_ROUTES) == local_api.USER_ROUTES
+    assert flattened(minting_api.BACKEND_ROUTES) == local_api.BACKEND_ROUTES
+    # And the contract's table (ROUTES above) is what they serve
+    served = {**local_api.USER_ROUTES, **local_api.BACKEND_ROUTES}
+    assert set(served) == set(ROUTES)

@@ -17,7 +17,14 @@ from urllib.parse import quote
 
 import pytest
 
-from local.edge_function import FUNCTION_FILE, FunctionHost, FunctionResult, host_argv, viewer_request_event
+from local.edge_function import (
+    FUNCTION_FILE,
+    FunctionFailed,
+    FunctionHost,
+    FunctionResult,
+    host_argv,
+    viewer_request_event,
+)
 from local.keyvaluestore import KeyValueStores, Store, serve_in_thread
 
 ARN = "arn:aws:cloudfront::123456789012:key-value-store/8562a61f-caba-4845-9d99-b97d1bae5d3c"
@@ -181,3 +188,53 @@ def test_a_name_longer_than_a_store_name_is_not_looked_up(edge: Edge) -> None:
     assert_passed(edge.run(f"/{long_key}"), f"/{long_key}")
     edge.revoke("private/users/alice/", int(time.time()) + 60)
     assert_refused(edge.run(f"/{long_key}"))
+
+
+# --- a host that fails never lets a request through ---------------------------------------------
+
+def _event() -> dict[str, Any]:
+    return viewer_request_event(method="GET", raw_path="/" + ALICE_CV, raw_query="", headers=[], cookies={},
+                                viewer_ip="192.0.2.1", distribution_id="EDFDVBD6EXAMPLE",
+                                domain_name="d111111abcdef8.cloudfront.net")
+
+
+@pytest.mark.parametrize(("status", "answer"), [
+    (200, b"not json"), (200, b"null"), (200, b"[]"), (200, b'"GET"'),
+    (200, b'{"statusCode": "403"}'), (200, b'{"uri": "relative"}'), (200, b'{"method": "GET"}'),
+    (500, b'{"error": "TypeError: x is undefined"}'),
+])
+def test_a_host_answering_nonsense_is_a_failure_not_a_pass(status: int, answer: bytes) -> None:
+    # Given a host that answers something other than a request or a response
+    import http.server
+    import threading
+
+    class Nonsense(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Nonsense)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # Then running the function fails (the local edge answers 503), it never passes the request on
+        with pytest.raises(FunctionFailed):
+            FunctionHost(f"http://127.0.0.1:{server.server_address[1]}").run(_event())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_host_that_is_down_is_a_failure() -> None:
+    # Given no host listening
+    port = _free_port()
+    # Then running the function fails, quickly
+    started = time.monotonic()
+    with pytest.raises(FunctionFailed):
+        FunctionHost(f"http://127.0.0.1:{port}", timeout=2).run(_event())
+    assert time.monotonic() - started < 5
