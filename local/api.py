@@ -31,7 +31,6 @@ import json
 import re
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from local.httpserver import LocalRequestHandler, run_local_server
 from local.jwt_auth import AuthError, JwtAuthorizer, Verified
+from local.lambda_context import LambdaContext
 
 #: route key -> function, as the stack adds them (stacks/constructs/minting_api.py; kept free of
 #: CDK imports here): JWT-authorised user routes, and IAM-authorised backend routes.
@@ -78,24 +78,6 @@ CORS_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 CORS_HEADERS = ("authorization", "content-type")
 CORS_MAX_AGE = 3600
 TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
-
-
-class LambdaContext:
-    """What the Lambda runtime passes as ``context`` (the fields Powertools reads)."""
-
-    memory_limit_in_mb = 512
-    function_version = "$LATEST"
-
-    def __init__(self, function: str, timeout_seconds: float = 10.0) -> None:
-        self.function_name = f"filegate-local-{function}"
-        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = "local"
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def build_event(*, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes,

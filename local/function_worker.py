@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from local.httpserver import LocalRequestHandler, serve_until_signalled
-from local.queue_poller import LambdaContext
+from local.lambda_context import LambdaContext
 
 MAX_EVENT_BYTES = 12 * 1024 * 1024
 

@@ -41,25 +41,7 @@ from typing import Any
 
 import boto3
 
-ACCOUNT = "000000000000"
-
-
-class LambdaContext:
-    """What the Lambda runtime passes as ``context`` (the fields Powertools reads)."""
-
-    memory_limit_in_mb = 1024
-    function_version = "$LATEST"
-
-    def __init__(self, function: str, timeout_seconds: float) -> None:
-        self.function_name = f"filegate-local-{function}"
-        self.invoked_function_arn = f"arn:aws:lambda:local:{ACCOUNT}:function:{self.function_name}"
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = "local"
-        self.aws_request_id = str(uuid.uuid4())
-        self._deadline = time.monotonic() + timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+from local.lambda_context import ACCOUNT, LambdaContext
 
 
 def sqs_record(message: Any, *, queue_arn: str, region: str) -> dict[str, Any]:
@@ -141,7 +123,7 @@ class Poller:
         batch_ids = {message["MessageId"] for message in messages}
         started = time.monotonic()
         try:
-            result = self.handler(event, LambdaContext(self.function, self.timeout_seconds))
+            result = self.handler(event, LambdaContext(self.function, self.timeout_seconds, memory_mb=1024))
         except Exception as error:  # an unhandled Lambda error: the whole batch comes back later
             self.log("error", f"{self.function} raised; the batch returns after its visibility timeout",
                      error=f"{type(error).__name__}: {error}", trace=traceback.format_exc(limit=5))
@@ -167,7 +149,7 @@ class Poller:
                 next_sweep = time.monotonic() + self.sweep_seconds
                 try:
                     self.sweep(scheduled_event(self.region, self.sweep_rule),
-                               LambdaContext(self.scheduled_function, 300))
+                               LambdaContext(self.scheduled_function, 300, memory_mb=1024))
                 except Exception as error:
                     self.log("error", f"{self.scheduled_function} raised", error=f"{type(error).__name__}: {error}")
 

@@ -160,3 +160,23 @@ class TestAuthorize:
         with pytest.raises(Refusal) as refused:
             authorize(self.rules, Identity(sub="u1", groups=frozenset(groups)), action, name)
         assert refused.value.reason is reason and refused.value.status == 403
+
+
+def test_a_template_whose_keys_could_not_be_revoked_at_the_edge_is_refused(seed_rules: list[dict[str, Any]]) -> None:
+    # Given a template whose longest key (claims at 128 characters) passes 512 bytes: such a key
+    # could be uploaded but never named in the edge's deny list, so never deleted
+    long = "a" * 128
+    rule = {**seed_rules[0], "key_template": f"private/{long}/{long}/{long}/{{sub}}/{{file}}"}
+    # Then synthesis and Lambda start refuse it, naming the setting
+    with pytest.raises(RuleConfigError, match=r"^rules\[0\]\.key_template: its keys can be \d+ bytes long"):
+        parse_rules([rule])
+    # And the longest key the check computes is what a real one measures (claims at their longest)
+    from filegate.domain.identity import Identity as Caller
+    from filegate.domain.keys import build_key
+
+    fits = Rule.model_validate({**seed_rules[0], "key_template": f"private/{long}/{{sub}}/{{file}}",
+                                "content_types": ("application/pdf",), "groups": ("careers",),
+                                "actions": ("upload",)})
+    key = build_key(fits, Caller(sub="s" * 128, groups=frozenset({"careers"}), claims={"sub": "s" * 128}),
+                    file_id="0" * 32, content_type="application/pdf")
+    assert len(key) <= fits.longest_key_bytes <= 512

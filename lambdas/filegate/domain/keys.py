@@ -15,11 +15,11 @@ from urllib.parse import quote
 
 from filegate.domain.errors import Reason, Refusal
 from filegate.domain.identity import Identity
-from filegate.domain.rules import CONTENT_TYPE_EXTENSIONS, Action, Disposition, Rule, Segment
+from filegate.domain.rules import CONTENT_TYPE_EXTENSIONS, MAX_CLAIM_CHARS, Action, Disposition, Rule, Segment
 
 #: Claim values usable in a key: RFC 3986 unreserved characters plus a few that identity
 #: providers put in subjects (``auth0|123``, ``user@example.org``). Never ``/``, ``\``, ``*``, ``?``.
-CLAIM_VALUE = re.compile(r"[A-Za-z0-9._~@+:|=-]{1,128}")
+CLAIM_VALUE = re.compile(rf"[A-Za-z0-9._~@+:|=-]{{1,{MAX_CLAIM_CHARS}}}")
 FILE_ID = re.compile(r"[0-9a-f]{32}")
 _FILE_NAME = re.compile(r"([0-9a-f]{32})\.([a-z0-9]{1,8})")
 #: What a key (or key prefix) sent by a client may contain at all; anything else is refused.

@@ -33,6 +33,13 @@ ACTIONS: tuple[Action, ...] = ("upload", "download", "delete")
 MAX_OBJECT_BYTES = 5 * 1024**3  # a single S3 PUT/POST tops out at 5 GiB
 MAX_URL_LIFETIME_SECONDS = 7 * 24 * 3600
 MAX_TEMPLATE_LENGTH = 512
+#: The longest key a rule may produce: a CloudFront KeyValueStore name (the edge's deny list,
+#: docs/lifecycle.md) is at most 512 bytes, and every deletable key must be revocable.
+MAX_KEY_BYTES = 512
+#: Claim values filling a key are at most this long (``filegate.domain.keys.CLAIM_VALUE``).
+MAX_CLAIM_CHARS = 128
+#: ``{file}`` becomes ``<32 hex>.<extension of at most 8>``.
+_FILE_SEGMENT_CHARS = 32 + 1 + 8
 #: The largest ``max_files_per_owner`` a rule may set (docs/lifecycle.md, "Quotas").
 MAX_FILES_PER_OWNER = 100_000
 
@@ -202,6 +209,10 @@ class Rule(BaseModel):
         for field, values in repeatable:
             if len(set(values)) != len(values):
                 raise _FieldError(field, "must not repeat a value")
+        if self.longest_key_bytes > MAX_KEY_BYTES:
+            raise _FieldError("key_template", f"its keys can be {self.longest_key_bytes} bytes long (each claim up "
+                                              f"to {MAX_CLAIM_CHARS} characters); the edge's deny list names keys "
+                                              f"of at most {MAX_KEY_BYTES} bytes")
         if self.is_public and "download" in self.actions:
             raise _FieldError("actions", "a public/ rule cannot have 'download': public files are served unsigned")
         if self.disposition == "inline":
@@ -225,6 +236,14 @@ class Rule(BaseModel):
     def org_scoped(self) -> bool:
         """True when the template names ``{org_id}``: its files belong to the org (GSI ``org``)."""
         return "org_id" in self.claim_names
+
+    @property
+    def longest_key_bytes(self) -> int:
+        """The longest key this rule can produce (all ASCII): literals, claims at their longest,
+        the file segment, the slashes."""
+        lengths = {"literal": 0, "claim": MAX_CLAIM_CHARS, "file": _FILE_SEGMENT_CHARS}
+        return (sum(len(segment.value) if segment.kind == "literal" else lengths[segment.kind]
+                    for segment in self.segments) + len(self.segments) - 1)
 
     @property
     def is_public(self) -> bool:
