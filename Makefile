@@ -58,8 +58,11 @@ lint: setup
 	ruff check .
 	mypy
 
+# Unit and infrastructure tests on both cores (pytest-xdist); then the end-to-end layer, which starts
+# one local mode for the whole session, in one process.
 test: setup setup-local lint
-	pytest $(PYTEST_ARGS)
+	pytest tests/unit tests/infra -n 2 $(PYTEST_ARGS)
+	pytest tests/e2e $(PYTEST_ARGS)
 
 test-unit: setup
 	pytest tests/unit $(PYTEST_ARGS)
@@ -91,6 +94,7 @@ bench: setup setup-local
 	$(PY) benchmarks/bench_local.py
 	$(PY) benchmarks/bench_verifier.py
 	$(PY) benchmarks/bench_lifecycle.py
+	$(PY) benchmarks/bench_front_door.py
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -88,7 +88,7 @@ class Local:
         return str(response.json()["access_token"])
 
     def backend(self, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
-        return self.http.request(method, f"{self.endpoints['api']}{path}", json=body, timeout=30,
+        return self.http.request(method, f"{self.endpoints['backend_api']}{path}", json=body, timeout=30,
                                  headers={self.endpoints["backend_key_header"]: self.endpoints["backend_key"]})
 
     def seed(self, sub: str, count: int, *, objects: bool, created_from: int) -> list[tuple[str, str]]:

@@ -1,8 +1,12 @@
 """The local API: the real Lambda handlers behind what API Gateway's HTTP API does for them.
 
-For each request: CORS preflights are answered from the configured frontend origins (as the
-deployed API's ``cors_preflight``); the route must be one the API has (else 404
-``{"message":"Not Found"}``); user routes need a bearer JWT verified as the JWT authorizer
+It serves the one stage ``api`` (docs/front-door.md): ``/api/uploads`` is stage ``api``, route
+``POST /uploads`` (``rawPath`` and ``requestContext.http.path`` keep the stage, ``routeKey`` does
+not). For each request: CORS preflights under the stage are answered from the configured frontend
+origins (as the deployed API's ``cors_preflight``, credentials allowed); the route must be one the
+API has: any other method (TRACE, HEAD, PATCH, custom verbs...) or any path outside the stage is
+404 ``{"message":"Not Found"}`` as JSON, as the HTTP API answers, never http.server's 501 page.
+User routes need a bearer JWT verified as the JWT authorizer
 verifies it (``local.jwt_auth``; 401 ``Unauthorized`` / 403 ``Forbidden``); ``/backend/*``
 routes stand in for IAM authorization with a local backend key (``X-Local-Backend-Key``,
 generated at start-up, in ``.local/endpoints.json``). The request then becomes an HTTP API
@@ -39,6 +43,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from filegate.domain.front_door import API_STAGE, GATEWAY_MESSAGES
 from local.httpserver import LocalRequestHandler, run_local_server
 from local.jwt_auth import AuthError, JwtAuthorizer, Verified
 from local.lambda_context import LambdaContext
@@ -78,6 +83,16 @@ CORS_METHODS = ("GET", "POST", "DELETE", "OPTIONS")
 CORS_HEADERS = ("authorization", "content-type")
 CORS_MAX_AGE = 3600
 TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
+#: The stage's path prefix: everything the API serves is under it.
+STAGE_PREFIX = f"/{API_STAGE}"
+
+
+def stage_path(raw_path: str) -> str | None:
+    """The path a route is matched on (the stage stripped, as API Gateway routes), or None for a
+    path outside the stage."""
+    if raw_path == STAGE_PREFIX or not raw_path.startswith(STAGE_PREFIX + "/"):
+        return None
+    return raw_path[len(STAGE_PREFIX):]
 
 
 def build_event(*, method: str, raw_path: str, raw_query: str, headers: dict[str, str], body: bytes,
@@ -113,7 +128,7 @@ def build_event(*, method: str, raw_path: str, raw_query: str, headers: dict[str
                      "userAgent": lowered.get("user-agent", "")},
             "requestId": base64.b32encode(uuid.uuid4().bytes).decode()[:16],
             "routeKey": route_key,
-            "stage": "$default",
+            "stage": API_STAGE,
             "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
             "timeEpoch": int(now.timestamp() * 1000),
         },
@@ -149,9 +164,13 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str, str, bool], ...] = tuple(
 
 
 def match_route(method: str, raw_path: str) -> tuple[str, str, bool, dict[str, str]] | None:
-    """(route key, function, backend route?, path parameters) of the route a request matches."""
+    """(route key, function, backend route?, path parameters) of the route a request matches;
+    ``raw_path`` is the request's path, stage included (``/api/files/abc``)."""
+    path = stage_path(raw_path)
+    if path is None:
+        return None
     for route_method, pattern, route_key, function, backend in ROUTES:
-        match = pattern.match(raw_path)
+        match = pattern.match(path)
         if match and method == route_method:
             parameters = {name: unquote(value) for name, value in match.groupdict().items()}
             return route_key, function, backend, parameters
@@ -159,7 +178,8 @@ def match_route(method: str, raw_path: str) -> tuple[str, str, bool, dict[str, s
 
 
 def is_route_path(raw_path: str) -> bool:
-    return any(pattern.match(raw_path) for _, pattern, _, _, _ in ROUTES)
+    path = stage_path(raw_path)
+    return path is not None and any(pattern.match(path) for _, pattern, _, _, _ in ROUTES)
 
 
 def jwt_authorizer_context(verified: Verified) -> dict[str, Any]:
@@ -223,10 +243,18 @@ def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
         server_version = "local-api"
         access_log = True
 
+        def __getattr__(self, name: str) -> Any:
+            # http.server answers a method without a ``do_<METHOD>`` with its own 501 HTML page;
+            # API Gateway has one answer for every method: the route table's (404 when none).
+            if name.startswith("do_"):
+                return self._route
+            raise AttributeError(name)
+
         def _cors(self) -> None:
             origin = self.headers.get("Origin")
             if origin and origin in api.origins:
                 self.send_header("Access-Control-Allow-Origin", origin)
+                self.send_header("Access-Control-Allow-Credentials", "true")
                 self.send_header("Vary", "Origin")
 
         def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None,
@@ -245,8 +273,10 @@ def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(body)
 
-        def _message(self, status: int, message: str, **headers: str) -> None:
-            self._reply(status, json.dumps({"message": message}).encode(), headers)
+        def _message(self, status: int, message: str | None = None, **headers: str) -> None:
+            """API Gateway's own answer: ``{"message": ...}`` (GATEWAY_MESSAGES by default)."""
+            text = message if message is not None else GATEWAY_MESSAGES[status]
+            self._reply(status, json.dumps({"message": text}, separators=(",", ":")).encode(), headers)
 
         def _read_body(self) -> bytes | None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -259,6 +289,9 @@ def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
         def do_OPTIONS(self) -> None:
             origin = self.headers.get("Origin")
             method = (self.headers.get("Access-Control-Request-Method") or "").upper()
+            if not method or stage_path(self.path.partition("?")[0]) is None:
+                self._route()  # not a preflight, or outside the stage: the route table answers (404)
+                return
             asked = self.headers.get("Access-Control-Request-Headers") or ""
             requested = [h.strip().lower() for h in asked.split(",") if h.strip()]
             # One CORS setting for every route, as the deployed API's cors_preflight.
@@ -269,21 +302,10 @@ def make_handler(api: LocalApi) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Access-Control-Allow-Methods", ",".join(methods))
                 self.send_header("Access-Control-Allow-Headers", ",".join(CORS_HEADERS))
                 self.send_header("Access-Control-Max-Age", str(CORS_MAX_AGE))
+                self.send_header("Access-Control-Allow-Credentials", "true")
                 self.send_header("Vary", "Origin")
             self.send_header("Content-Length", "0")
             self.end_headers()
-
-        def do_GET(self) -> None:
-            self._route()
-
-        def do_POST(self) -> None:
-            self._route()
-
-        def do_PUT(self) -> None:
-            self._route()
-
-        def do_DELETE(self) -> None:
-            self._route()
 
         def _authorize(self, backend: bool, headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]] | None:
             """The authorizer context (and the headers the function sees), or None once refused:

@@ -27,7 +27,10 @@ def missing_bundles() -> list[str]:
 
 
 def content_security_policy(urls: dict[str, str]) -> str:
-    connect = " ".join(urls[name] for name in ("api", "issuer", "s3", "edge"))
+    """The demo's CSP: it may call the issuer, the bucket (presigned POSTs) and the edge, which is
+    also where the API is (``{edge}/api``, docs/front-door.md): the local API itself is not
+    reachable from the page, so a call that bypassed the front door would fail."""
+    connect = " ".join(urls[name] for name in ("issuer", "s3", "edge"))
     return (f"default-src 'self'; connect-src 'self' {connect}; img-src 'self' data: {urls['edge']}; "
             f"style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
             f"form-action 'self' {urls['edge']}")

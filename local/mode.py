@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from filegate.adapters.files_table import create_tables
+from filegate.domain.front_door import API_STAGE, ORIGIN_VERIFY_HEADER
 from local import bucket_policy
 from local.api import BACKEND_ROLE_ARN
 from local.ceph import LocalCeph, missing_binaries
@@ -62,9 +63,21 @@ REVOCATION_EXPIRY_SECONDS = 15 * 60
 DELETIONS_HANDLER = "filegate.handlers.deletions.handler"
 ERASURE_WORKER_HANDLER = "filegate.handlers.erasure_worker.handler"
 REVOCATION_EXPIRY_HANDLER = "filegate.handlers.revocation_expiry.handler"
+#: The origin-verify secret's rotation function (docs/front-door.md), invoked by moto's RotateSecret.
+ORIGIN_ROTATION_HANDLER = "filegate.handlers.origin_rotation.handler"
+ORIGIN_ROTATION_TIMEOUT_SECONDS = 30
 #: Loopback is never proxied: only the KeyValueStore's unresolvable host goes to its stand-in.
 NO_PROXY = "127.0.0.1,localhost"
 CURSOR_SECRET_LENGTH = 64
+#: The origin-verify secret (docs/front-door.md): 64 alphanumeric characters, as GetRandomPassword
+#: makes them for the stack.
+ORIGIN_SECRET_LENGTH = 64
+#: CloudFront's managed policies the stack's ``/api/*`` behaviour uses (recorded in moto's
+#: distribution; the local edge implements them): CachingDisabled, AllViewerExceptHostHeader.
+CACHING_DISABLED_POLICY_ID = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+CACHING_OPTIMIZED_POLICY_ID = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+ALL_VIEWER_EXCEPT_HOST_POLICY_ID = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+API_METHODS = ("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE")
 #: moto 5.2 drops ``account`` from events it hands to an SQS target; this input transformer (local
 #: only) restores EventBridge's whole envelope. ``<time>`` is moto's epoch number at that point,
 #: turned into EventBridge's ISO time when moto sends the message.
@@ -160,6 +173,11 @@ class LocalMode:
         self.region = self.config.region
         self.bucket = f"{self.config.prefix}-files-local"
         self.urls = {name: f"http://127.0.0.1:{getattr(self.ports, name)}" for name in PORT_NAMES if name != "mon"}
+        #: The API's two bases (docs/front-door.md): through the edge (frontends), and the local
+        #: API's stage (backends; user routes there need the origin header).
+        self.api_url = f"{self.urls['edge']}/{API_STAGE}"
+        self.backend_api_url = f"{self.urls['api']}/{API_STAGE}"
+        self.origin_secret_value = ""
         demo_origin = self.urls["demo"]
         self.allowed_origins = list(self.config.frontend_origins)
         if demo_origin not in self.allowed_origins:  # local only: the demo page must be able to call in
@@ -181,7 +199,9 @@ class LocalMode:
         # Internal services on free ports: the KeyValueStore stand-in (endpoints.json "revocations"),
         # the CloudFront Functions host, and the deletions function's own process.
         self.internal_urls = {name: f"http://127.0.0.1:{free_port()}"
-                              for name in ("revocations", "edge_function", "deletions")}
+                              for name in ("revocations", "edge_function", "deletions", "origin_rotation")}
+        #: The rotation function's name in moto's Lambda (its code runs in a local function worker).
+        self.origin_rotation_function = f"{self.config.prefix}-origin-rotation"
         #: Which lifecycle functions this checkout has (docs/lifecycle.md).
         self.lifecycle = {name: handler_exists(path) for name, path in (
             ("deletions", DELETIONS_HANDLER), ("erasure_worker", ERASURE_WORKER_HANDLER),
@@ -258,8 +278,15 @@ class LocalMode:
         self.aws_client("secretsmanager").create_secret(
             Name=self.config.cursor_secret_name,
             SecretString="".join(secrets.choice(alphabet) for _ in range(CURSOR_SECRET_LENGTH)))
+        # The origin-verify secret (docs/front-door.md): a fresh value at every start; the
+        # distribution's ``api`` origin carries it (setup_cloudfront) and the handlers accept it.
+        self.origin_secret_value = "".join(secrets.choice(alphabet) for _ in range(ORIGIN_SECRET_LENGTH))
+        origin_secret = self.aws_client("secretsmanager").create_secret(
+            Name=self.config.origin_secret_name, SecretString=self.origin_secret_value,
+            Description="filegate origin-verify header value (local)")
         return {"bucket_key_arn": bucket_key, "slots": slots, "key_group": key_group,
-                "bucket_sse_key": secrets.token_bytes(32), "cursor_secret": self.config.cursor_secret_name}
+                "bucket_sse_key": secrets.token_bytes(32), "cursor_secret": self.config.cursor_secret_name,
+                "origin_secret": origin_secret["ARN"]}
 
     def setup_verification_aws(self) -> dict[str, Any]:
         """DynamoDB (file records, idempotency), SQS (verification queue + DLQ, events archive) and
@@ -318,31 +345,67 @@ class LocalMode:
         # Local only: everything on the product's bus, kept for the events URL.
         rule(f"{prefix}-events-archive", {"source": ["filegate"]}, archive, bus_name=bus)
         edge = self.setup_cloudfront()
+        edge["origin_rotation_function_arn"] = self.setup_rotation_function()
         return {"files_table": files_table, "idempotency_table": idempotency_table, "event_bus": bus,
                 "erasures_table": config.erasures_table_name, **edge,
                 "queues": {"verification": verification, "dlq": dlq, "archive": archive,
                            "erasures": erasures, "erasures_dlq": erasure_dlq}}
 
     def setup_cloudfront(self) -> dict[str, str]:
-        """A distribution (so that ``CreateInvalidation`` has one to name: the local edge keeps no
-        cache, so an invalidation has nothing to do) and the revocations KeyValueStore, both in
-        moto's CloudFront API as the stack makes them; the store's data plane is
-        local/keyvaluestore.py, serving the ARN moto gave it."""
+        """A distribution and the revocations KeyValueStore, both in moto's CloudFront API as the
+        stack makes them; the store's data plane is local/keyvaluestore.py, serving the ARN moto
+        gave it. The distribution names ``CreateInvalidation``'s target (the local edge keeps no
+        cache, so an invalidation has nothing to do) and holds the ``api`` origin with its
+        ``x-origin-verify`` custom header: the local edge reads the value from here, and the
+        rotation function's ``setSecret`` updates it here (docs/front-door.md)."""
         cloudfront = self.aws_client("cloudfront")
         distribution = cloudfront.create_distribution(DistributionConfig={
             "CallerReference": f"{self.config.prefix}-local", "Comment": "filegate local edge (no cache)",
             "Enabled": True,
-            "Origins": {"Quantity": 1, "Items": [{
-                "Id": "bucket", "DomainName": "127.0.0.1",
-                "CustomOriginConfig": {"HTTPPort": self.ports.s3, "HTTPSPort": 443,
-                                       "OriginProtocolPolicy": "http-only"}}]},
+            "Origins": {"Quantity": 2, "Items": [
+                {"Id": "bucket", "DomainName": "127.0.0.1",
+                 "CustomOriginConfig": {"HTTPPort": self.ports.s3, "HTTPSPort": 443,
+                                        "OriginProtocolPolicy": "http-only"}},
+                {"Id": "api", "DomainName": "127.0.0.1",
+                 "CustomOriginConfig": {"HTTPPort": self.ports.api, "HTTPSPort": 443,
+                                        "OriginProtocolPolicy": "http-only"},
+                 "CustomHeaders": {"Quantity": 1, "Items": [
+                     {"HeaderName": ORIGIN_VERIFY_HEADER, "HeaderValue": self.origin_secret_value}]}},
+            ]},
             "DefaultCacheBehavior": {"TargetOriginId": "bucket", "ViewerProtocolPolicy": "allow-all",
-                                     "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+                                     "CachePolicyId": CACHING_OPTIMIZED_POLICY_ID},
+            "CacheBehaviors": {"Quantity": 1, "Items": [{
+                "PathPattern": f"{API_STAGE}/*", "TargetOriginId": "api", "ViewerProtocolPolicy": "allow-all",
+                "AllowedMethods": {"Quantity": len(API_METHODS), "Items": list(API_METHODS),
+                                   "CachedMethods": {"Quantity": 2, "Items": ["GET", "HEAD"]}},
+                "CachePolicyId": CACHING_DISABLED_POLICY_ID,
+                "OriginRequestPolicyId": ALL_VIEWER_EXCEPT_HOST_POLICY_ID}]},
         })["Distribution"]
         store = cloudfront.create_key_value_store(
             Name=self.config.revocation_store_name,
             Comment="filegate revocations (local; data served by local/keyvaluestore.py)")["KeyValueStore"]
         return {"distribution_id": distribution["Id"], "revocation_store_arn": store["ARN"]}
+
+    def setup_rotation_function(self) -> str:
+        """The origin secret's rotation function in moto's Lambda (its role, as the stack's, and a
+        placeholder package: its code runs in a local function worker, local/moto_server.py), so
+        that ``RotateSecret(RotationLambdaARN=...)`` invokes the real handler; its ARN."""
+        import io
+        import zipfile
+
+        iam = self.aws_client("iam")
+        role = iam.create_role(RoleName=self.origin_rotation_function, AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]
+        package = io.BytesIO()
+        with zipfile.ZipFile(package, "w") as archive:
+            archive.writestr("README.txt", "filegate local mode: this function runs in local/function_worker.py\n")
+        function = self.aws_client("lambda").create_function(
+            FunctionName=self.origin_rotation_function, Runtime="python3.13", Role=role["Arn"],
+            Handler=ORIGIN_ROTATION_HANDLER, Code={"ZipFile": package.getvalue()},
+            Timeout=ORIGIN_ROTATION_TIMEOUT_SECONDS,
+            Description="filegate origin-verify secret rotation (local: run by local/function_worker.py)")
+        return str(function["FunctionArn"])
 
     # --- S3 (radosgw): users, bucket, CORS, policy ----------------------------------------
 
@@ -410,7 +473,7 @@ class LocalMode:
             revocation_store_arn=aws["revocation_store_arn"], distribution_id=aws["distribution_id"],
             erasure_queue_url=aws["queues"]["erasures"]["url"], s3_addressing_style="path",
             files_table=aws["files_table"], cursor_secret=aws["cursor_secret"], event_bus=aws["event_bus"],
-            erasures_table=aws["erasures_table"],
+            erasures_table=aws["erasures_table"], origin_secret=aws["origin_secret"],
         )
         # The local backend key stands in for IAM: its caller is this role, trusted like the configured ones.
         principals = [*self.config.backend_principal_arns, BACKEND_ROLE_ARN]
@@ -432,6 +495,21 @@ class LocalMode:
             "POWERTOOLS_SERVICE_NAME": "filegate",
             "AWS_LAMBDA_FUNCTION_NAME": f"filegate-local-{function}",
         }
+
+    def origin_rotation_lambda_environment(self, aws: dict[str, Any]) -> dict[str, str]:
+        """The origin-verify secret's rotation function (``stacks.lambda_settings``), pointed at
+        moto's Secrets Manager and CloudFront: what a test or script runs the four rotation steps
+        with (``local/function_worker.py``), as Secrets Manager would invoke them."""
+        from stacks.lambda_settings import origin_rotation_environment
+
+        environment = origin_rotation_environment(self.config, distribution_id=aws["distribution_id"])
+        environment.update(self.aws_endpoints())
+        environment.update({
+            "AWS_ACCESS_KEY_ID": "filegate-local-rotation", "AWS_SECRET_ACCESS_KEY": "filegate-local-rotation",
+            "POWERTOOLS_SERVICE_NAME": "filegate-origin-rotation",
+            "AWS_LAMBDA_FUNCTION_NAME": f"{self.config.prefix}-origin-rotation",
+        })
+        return environment
 
     def verifier_lambda_environment(self, aws: dict[str, Any]) -> dict[str, str]:
         """What the stack sets on the verifier and the sweep, pointed at the local services, with
@@ -494,8 +572,11 @@ class LocalMode:
         python = sys.executable
 
         # 1. moto (KMS, Secrets Manager) and the Ceph monitor start together.
+        # (moto's RotateSecret invokes the origin secret's rotation function: its local worker)
         sup.spawn("moto", [python, "-m", "local.moto_server", "--port", str(self.ports.aws),
-                           "--data-dir", str(self.data_dir)], env=self.child_env(), cwd=ROOT)
+                           "--data-dir", str(self.data_dir), "--function",
+                           f"{self.origin_rotation_function}={self.internal_urls['origin_rotation']}"],
+                  env=self.child_env(), cwd=ROOT)
         ceph = LocalCeph(self.data_dir / "ceph", mon_port=self.ports.mon, rgw_port=self.ports.s3,
                          memory_mb=self.args.s3_memory_mb)
         ceph.prepare()
@@ -545,12 +626,12 @@ class LocalMode:
         self.start_scanner_and_wait()
 
         endpoints = {
-            "api": self.urls["api"], "edge": self.urls["edge"], "s3": self.urls["s3"], "aws": self.urls["aws"],
+            # One front door (DESIGN.md decision 13, docs/front-door.md): what a frontend uses is
+            # the edge's /api/*; the backend's base is the local API itself (stage "api").
+            "api": self.api_url, "edge": self.urls["edge"], "s3": self.urls["s3"], "aws": self.urls["aws"],
             "issuer": self.urls["issuer"], "bucket": self.bucket, "region": self.region,
             "events": self.urls["events"], "scanner": self.urls["scanner"], "scanning": self.scanning,
-            # The base of /backend/* (DESIGN.md decision 13; the same local API here) and the
-            # revocations KeyValueStore stand-in (local/keyvaluestore.py).
-            "backend_api": self.urls["api"], "revocations": self.internal_urls["revocations"],
+            "backend_api": self.backend_api_url, "revocations": self.internal_urls["revocations"],
             "demo": self.urls["demo"], "backend_key": self.backend_key, "backend_key_header": "X-Local-Backend-Key",
             "env": self.config.name, "pid": os.getpid(), "ports": asdict(self.ports),
             "started_in_seconds": self.timings["all services answering"],
@@ -582,6 +663,11 @@ class LocalMode:
             "erasures_table": aws_result["erasures_table"], "cursor_secret": aws_result["cursor_secret"],
             "distribution_id": aws_result["distribution_id"],
             "revocation_store_arn": aws_result["revocation_store_arn"],
+            # The front door (docs/front-door.md): the edge's /api/* origin (the local API's root),
+            # the WebACL's body limit it applies, and the origin-verify secret (ARN).
+            "api_origin": self.urls["api"], "waf_api_max_body_bytes": self.config.waf_api_max_body_bytes,
+            "origin_secret": aws_result["origin_secret"],
+            "origin_rotation_function_arn": aws_result["origin_rotation_function_arn"],
             "revocations": self.internal_urls["revocations"], "edge_function": self.internal_urls["edge_function"],
             "function_workers": ({"deletions": self.internal_urls["deletions"]} if self.lifecycle["deletions"]
                                  else {}),
@@ -617,7 +703,7 @@ class LocalMode:
         serve_in_thread(self.servers[-1], "events")
         feed.run_in_background(self._feed_stop)
         public_config = {
-            "env": self.config.name, "api": self.urls["api"], "edge": self.urls["edge"],
+            "env": self.config.name, "api": self.api_url, "edge": self.urls["edge"],
             "issuer": self.urls["issuer"], "s3": self.urls["s3"], "bucket": self.bucket,
             "users": [user.as_json() for user in DEMO_USERS],
             "rules": [rule.model_dump(mode="json", exclude_none=True) for rule in self.config.rules],
@@ -638,6 +724,13 @@ class LocalMode:
         sup.spawn("edge-function", host_argv(
             port=int(self.internal_urls["edge_function"].rsplit(":", 1)[1]), kvs_url=self.internal_urls["revocations"],
             kvs_arn=aws["revocation_store_arn"], data_dir=self.data_dir), env=self.child_env(), cwd=ROOT)
+        # The origin secret's rotation function, in its own process and environment (moto's
+        # RotateSecret invokes it through local/moto_server.py).
+        sup.spawn("origin-rotation", [python, "-m", "local.function_worker", "--runtime", str(runtime_path),
+                                      "--port", self.internal_urls["origin_rotation"].rsplit(":", 1)[1],
+                                      "--function", "origin-rotation", "--handler", ORIGIN_ROTATION_HANDLER,
+                                      "--timeout-seconds", str(ORIGIN_ROTATION_TIMEOUT_SECONDS)],
+                  env=self.child_env(self.origin_rotation_lambda_environment(aws)), cwd=ROOT)
         if self.lifecycle["deletions"]:
             sup.spawn("deletions", [python, "-m", "local.function_worker", "--runtime", str(runtime_path),
                                     "--port", self.internal_urls["deletions"].rsplit(":", 1)[1],
@@ -670,7 +763,7 @@ class LocalMode:
         wait_http(self.urls["scanner"] + "/", 60, sup)
         wait_http(shim_url + "/", 60, sup)
         wait_http(self.urls["events"] + "/", 60, sup)
-        for name in ("revocations", "edge_function"):
+        for name in ("revocations", "edge_function", "origin_rotation"):
             wait_http(self.internal_urls[name] + "/", 60, sup)
         if self.lifecycle["deletions"]:
             wait_http(self.internal_urls["deletions"] + "/", 60, sup)
@@ -694,12 +787,18 @@ class LocalMode:
 filegate local mode ({self.config.name}) is up in {seconds:.1f} s; Ctrl-C stops everything.
 
   demo page   {u['demo']}
-  API         {u['api']}      (POST /uploads, /downloads, /downloads/cookies; GET /files, GET|DELETE
-                                      /files/{{id}}; /backend/* incl. files, revocations, erasures)
-  edge        {u['edge']}      (CloudFront: public/* unsigned, everything else signed and checked by
-                                      edge/revocation.js against the revocations store; no cache)
+  API         {self.api_url}
+                the front door (the edge's /api/*), as a frontend calls it: POST /uploads, /downloads,
+                /downloads/cookies; GET /files, GET|DELETE /files/{{id}}
+  backend API {self.backend_api_url}
+                the local API's stage "api": /backend/* with the backend key; user routes
+                there need the edge's x-origin-verify (else 403 origin_not_verified)
+  edge        {u['edge']}      (CloudFront: /api/* to the local API with the origin header and the
+                                      ApiBodySize rule; public/* unsigned; everything else signed and
+                                      checked by edge/revocation.js against the revocations store; no cache)
   S3          {u['s3']}      (Ceph radosgw, bucket {self.bucket}; data is in memory, gone on stop)
-  AWS         {u['aws']}      (moto: KMS, Secrets Manager, DynamoDB, SQS, EventBridge, CloudFront)
+  AWS         {u['aws']}      (moto: KMS, Secrets Manager, DynamoDB, SQS, EventBridge, CloudFront;
+                                      RotateSecret on {self.config.origin_secret_name} runs the real rotation)
   revocations {self.internal_urls['revocations']}     (CloudFront KeyValueStore stand-in; {lifecycle})
   issuer      {u['issuer']}      (JWKS: /.well-known/jwks.json)
   events      {u['events']}      (GET: File Verified / Rejected / Deleted, Subject Erased, oldest first)
@@ -783,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:
         print(f"\nlocal mode failed to start: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
         for name in ("radosgw", "ceph-osd", "ceph-mon", "moto", "clamd", "api", "edge", "s3-shim", "verifier",
-                     "scanner", "revocations", "edge-function", "deletions", "erasures"):
+                     "scanner", "revocations", "edge-function", "deletions", "erasures", "origin-rotation"):
             tail = mode.supervisor.tail(name, 8)
             if tail:
                 print(f"--- {name} log (last lines) ---\n{tail}", file=sys.stderr)

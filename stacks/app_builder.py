@@ -52,20 +52,20 @@ def add_environment(app: App, config: EnvironmentConfig) -> EnvironmentStacks:
     edge = EdgeSecurityStack(
         app, stack_name(config, "EdgeSecurity"), config=config,
         env=Environment(account=account, region=EDGE_REGION),
-        cross_region_references=True,
         description=f"filegate {config.name}: CloudFront WebACL (and certificate) in us-east-1",
     )
+    # No cross-region reference: the store reads the edge's SSM parameters (EdgeReferences), and
+    # deploys after the edge stack, which writes them (docs/front-door.md).
     store = FileStoreStack(
-        app, stack_name(config, "FileStore"), config=config,
-        web_acl_arn=edge.web_acl_arn, certificate=edge.certificate,
+        app, stack_name(config, "FileStore"), config=config, edge=edge.references,
         env=Environment(account=account, region=config.region),
-        cross_region_references=True,
-        description=f"filegate {config.name}: private bucket, CloudFront distribution, signing keys",
+        description=f"filegate {config.name}: private bucket, CloudFront distribution, signing keys, HTTP API",
     )
+    store.add_stack_dependency(edge, "the store reads the WebACL and certificate ARNs the edge stack writes to SSM")
     api = FileApiStack(
         app, stack_name(config, "FileApi"), config=config, store=store,
         env=Environment(account=account, region=config.region),
-        description=f"filegate {config.name}: HTTP API and minting Lambdas",
+        description=f"filegate {config.name}: HTTP API routes and minting Lambdas",
     )
     for stack in (edge, store, api):
         Tags.of(stack).add("project", "filegate")

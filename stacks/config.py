@@ -52,6 +52,12 @@ _ORIGIN = re.compile(r"^(https://[a-z0-9.-]+(:\d{1,5})?|http://(localhost|127\.0
 #: What Cognito accepts as an app client's callback or sign-out URL: HTTPS, or plain HTTP to
 #: localhost only (for testing); absolute, no fragment, at most 1,024 characters.
 _COGNITO_URL = re.compile(r"(https://[A-Za-z0-9.-]+|http://localhost)(:\d{1,5})?(/[^\s#\x00-\x1f\x7f]*)?")
+#: What WAF accepts as a WebACL name (CreateWebACL ``Name``, ``^[\w-]{1,128}$``: 1-128 ASCII word
+#: characters or hyphens), matched whole (``$`` would let a trailing newline through).
+_WEB_ACL_NAME = re.compile(r"[\w-]{1,128}", re.ASCII)
+#: The most of a request body WAF inspects for a CloudFront WebACL by default (AWS WAF ``Body``,
+#: ``OversizeHandling``): ``waf_api_max_body_bytes`` cannot be checked beyond it.
+CLOUDFRONT_BODY_INSPECTION_LIMIT = 16 * 1024
 
 
 _NAMED_SETTING = re.compile(r"^[a-z_]+(\.[a-z_]+|\[\d+\])*: ")
@@ -296,6 +302,14 @@ class EnvironmentConfig(_Strict):
     price_class: Literal["PriceClass_100", "PriceClass_200", "PriceClass_All"] = "PriceClass_100"
     ipv6: bool = True
     waf_rate_limit: int = Field(2000, ge=10, le=2_000_000_000)
+    # The front door (docs/front-door.md): requests per IP and 5 minutes to /api/, and the largest
+    # API body the WebACL lets through (413 beyond it).
+    waf_api_rate_limit: int = Field(1000, ge=10, le=2_000_000_000)
+    waf_api_max_body_bytes: int = Field(8192, ge=1, le=CLOUDFRONT_BODY_INSPECTION_LIMIT)
+    # The WebACL's name (default ``<prefix>-edge``); changing it replaces the WebACL.
+    waf_web_acl_name: str | None = None
+    # Days between rotations of the origin-verify secret (Secrets Manager's schedule).
+    origin_secret_rotation_days: int = Field(30, ge=1, le=365)
     urls: UrlSettings = UrlSettings()
     api_throttle: ApiThrottle = ApiThrottle()
     jwt: JwtSettings | None = None
@@ -358,6 +372,13 @@ class EnvironmentConfig(_Strict):
                 raise ValueError(
                     f"{origin!r} must be a scheme://host[:port] origin: https, or http only for "
                     "localhost/127.0.0.1; no path, no wildcard")
+        return value
+
+    @field_validator("waf_web_acl_name")
+    @classmethod
+    def _web_acl_name(cls, value: str | None) -> str | None:
+        if value is not None and not _WEB_ACL_NAME.fullmatch(value):
+            raise ValueError(f"{value!r} is not a WAF WebACL name (1-128 letters, digits, '_' or '-')")
         return value
 
     @field_validator("log_retention_days")
@@ -456,6 +477,26 @@ class EnvironmentConfig(_Strict):
     def prefix(self) -> str:
         """Physical-name prefix, e.g. ``filegate-prod``."""
         return f"filegate-{self.name}"
+
+    @property
+    def web_acl_name(self) -> str:
+        """The CLOUDFRONT-scope WebACL's name: ``waf_web_acl_name``, by default ``<prefix>-edge``."""
+        return self.waf_web_acl_name or f"{self.prefix}-edge"
+
+    @property
+    def origin_secret_name(self) -> str:
+        """The Secrets Manager secret whose value CloudFront sends as ``x-origin-verify``."""
+        return f"{self.prefix}-origin-verify"
+
+    @property
+    def web_acl_arn_parameter(self) -> str:
+        """The us-east-1 SSM parameter the edge stack writes the WebACL's ARN to."""
+        return f"/{self.prefix}/edge/web-acl-arn"
+
+    @property
+    def certificate_arn_parameter(self) -> str:
+        """The us-east-1 SSM parameter the edge stack writes the certificate's ARN to (with `domain`)."""
+        return f"/{self.prefix}/edge/certificate-arn"
 
     @property
     def download_role_name(self) -> str:

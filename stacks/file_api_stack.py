@@ -1,4 +1,5 @@
-"""FileApiStack: the HTTP API, its authorizer, the minting and lifecycle Lambdas, and every alarm.
+"""FileApiStack: the HTTP API's routes and authorizers, the minting and lifecycle Lambdas, and every
+alarm. The HTTP API itself (stage ``api``) is the file store stack's (docs/front-door.md).
 
 The file records and erasures tables live in the file store stack (with the verifier that moves
 records on); the Lambdas here reach them by their known names and their key by reference, and the
@@ -21,7 +22,7 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.file_index import listing_index_arns
 from stacks.constructs.identity import Identity
 from stacks.constructs.lifecycle import Lifecycle
-from stacks.constructs.minting_api import MintingApi, MintingTarget
+from stacks.constructs.minting_api import USER_ROUTES, MintingApi, MintingTarget
 from stacks.constructs.monitoring import Monitoring, VerificationSignals
 from stacks.file_store_stack import TABLE_KEY_READ_ACTIONS, TABLE_KEY_WRITE_ACTIONS, FileStoreStack
 from stacks.nag import acknowledge, acknowledge_inline_policy
@@ -74,6 +75,7 @@ class FileApiStack(Stack):
             config=config,
             target=target,
             files_environment=self.lifecycle.environment,
+            http_api=store.front_door.http_api,
             authorizer=self.identity.authorizer,
             authorization_scopes=self.identity.scopes,
             log_retention=retention,
@@ -94,7 +96,8 @@ class FileApiStack(Stack):
             http_api=self.api.http_api,
             functions={"Upload": self.api.upload_function, "Download": self.api.download_function,
                        "Files": self.api.files_function, "Verifier": verification.verifier,
-                       "Sweep": verification.sweep, **self.lifecycle.functions},
+                       "Sweep": verification.sweep, "OriginRotation": store.origin_rotation,
+                       **self.lifecycle.functions},
             dead_letter_queues=dead_letter_queues,
             verification=VerificationSignals(
                 queue=verification.queue,
@@ -111,13 +114,24 @@ class FileApiStack(Stack):
             removal_policy=removal,
         )
 
-        CfnOutput(self, "ApiUrl", value=self.api.url)
+        CfnOutput(self, "ApiUrl", value=store.api_url,
+                  description="The frontends' API base URL: the files domain's /api, through CloudFront and its WebACL")
+        CfnOutput(self, "BackendApiUrl", value=store.backend_api_url,
+                  description="The backends' API base URL (execute-api, stage api): /backend/... signed with SigV4")
         CfnOutput(self, "JwtIssuer", value=self.identity.issuer)
         CfnOutput(self, "DownloadBaseUrl", value=store.download_base_url)
         CfnOutput(self, "ErasureQueueUrl", value=self.lifecycle.erasure_queue.queue_url)
         if self.identity.user_pool and self.identity.user_pool_client:
             CfnOutput(self, "UserPoolId", value=self.identity.user_pool.user_pool_id)
             CfnOutput(self, "UserPoolClientId", value=self.identity.user_pool_client.user_pool_client_id)
+
+    @property
+    def user_route_roles(self) -> tuple[iam.Role, ...]:
+        """The roles of the functions behind ``USER_ROUTES``: uploads, downloads, files, deletions."""
+        roles = {"uploads": self.api.upload_role, "downloads": self.api.download_role, "files": self.api.files_role,
+                 "deletions": self.lifecycle.deletions_role}
+        assert set(roles) == set(USER_ROUTES), "every user route's function, and only those"
+        return tuple(roles.values())
 
     def _grant(self, config: EnvironmentConfig, store: FileStoreStack) -> None:
         """Every permission the API and lifecycle Lambdas hold, in one place (docs/lifecycle.md, "Handlers
@@ -233,6 +247,19 @@ class FileApiStack(Stack):
             actions=["cloudfront-keyvaluestore:DescribeKeyValueStore", "cloudfront-keyvaluestore:ListKeys",
                      "cloudfront-keyvaluestore:GetKey", "cloudfront-keyvaluestore:UpdateKeys"],
             resources=[store_arn]))
+
+        # --- the front door ----------------------------------------------------------------------
+        # Every function behind a user route compares x-origin-verify with the origin secret's
+        # versions (docs/front-door.md); the backend routes share these functions.
+        front_door = store.front_door
+        for role in self.user_route_roles:
+            role.add_to_policy(iam.PolicyStatement(
+                sid="ReadTheOriginSecret", actions=["secretsmanager:GetSecretValue"],
+                resources=[front_door.secret.secret_arn]))
+            role.add_to_policy(iam.PolicyStatement(
+                sid="DecryptTheOriginSecretThroughSecretsManager", actions=["kms:Decrypt"],
+                resources=[front_door.secret_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}}))
 
         for role in (self.api.upload_role, self.api.download_role, self.api.files_role, *deleting):
             policy = role.node.find_child("DefaultPolicy")

@@ -1,12 +1,16 @@
 """FileStoreStack: bucket, log bucket, OAC, distribution (with the edge's revocation function and
-its KeyValueStore), key group, signing keys, and the verification pipeline with its records and events.
+its KeyValueStore), key group, signing keys, the verification pipeline with its records and events,
+and the front door: the HTTP API (stage ``api``) behind the distribution's ``api/*`` and the
+origin-verify secret with its rotation (docs/front-door.md).
 
 Bucket and distribution stay in one stack: with KMS bucket encryption, CloudFront's decrypt
 grant and the bucket policy would otherwise form a cross-stack cycle (aws-cdk#34347). The
 verifier, the scanner, the file records and the event bus live here too: the verifier reads and
 writes this bucket with its key, and the bucket policy names its role, so in the API stack
 they would need the bucket from here and the bucket policy would need them from there. The API
-stack (deployed after this one) finds the tables by their known names and their key by reference.
+stack (deployed after this one) finds the tables by their known names and their key by reference,
+and adds its routes to the HTTP API made here (the distribution needs the API's domain). The
+WebACL and certificate ARNs come from the edge stack's SSM parameters (``EdgeReferences``).
 """
 
 from __future__ import annotations
@@ -19,17 +23,20 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from filegate.domain.front_door import API_STAGE
 from filegate.domain.quarantine import QUARANTINE_PREFIX, REJECTED_PREFIX
 from stacks.config import EnvironmentConfig
 from stacks.constructs.delivery import Delivery
 from stacks.constructs.edge_functions import EdgeFunctions
+from stacks.constructs.edge_references import EdgeReferences, EdgeReferenceSource
 from stacks.constructs.events import FileEvents
 from stacks.constructs.file_index import FileIndex
+from stacks.constructs.front_door import ROTATION_WILDCARD_REASON, FrontDoor
 from stacks.constructs.signing import Signing
 from stacks.constructs.storage import Storage
 from stacks.constructs.verification import Verification
-from stacks.lambda_settings import verifier_environment
-from stacks.nag import acknowledge
+from stacks.lambda_settings import origin_rotation_environment, verifier_environment
+from stacks.nag import acknowledge, acknowledge_inline_policy
 from stacks.settings import (
     files_bucket_arn,
     files_bucket_arn_as_nag_renders,
@@ -53,8 +60,7 @@ class FileStoreStack(Stack):
         construct_id: str,
         *,
         config: EnvironmentConfig,
-        web_acl_arn: str,
-        certificate: acm.ICertificate | None,
+        edge: EdgeReferenceSource,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -102,6 +108,21 @@ class FileStoreStack(Stack):
             log_key=self.log_key,
             removal_policy=removal,
         )
+        self.edge_references = EdgeReferences(self, "EdgeReferences", source=edge, log_retention=retention,
+                                              log_key=self.log_key)
+        certificate = (acm.Certificate.from_certificate_arn(self, "Certificate", self.edge_references.certificate_arn)
+                       if self.edge_references.certificate_arn else None)
+        self.front_door = FrontDoor(
+            self, "FrontDoor",
+            name_prefix=config.prefix,
+            frontend_origins=config.frontend_origins,
+            throttle=config.api_throttle,
+            secret_name=config.origin_secret_name,
+            rotation_days=config.origin_secret_rotation_days,
+            log_retention=retention,
+            log_key=self.log_key,
+            removal_policy=removal,
+        )
         self.edge_functions = EdgeFunctions(
             self, "EdgeFunctions",
             name_prefix=config.prefix,
@@ -113,13 +134,17 @@ class FileStoreStack(Stack):
             bucket=self.storage.bucket,
             log_bucket=self.storage.log_bucket,
             key_group=self.signing.key_group,
-            web_acl_arn=web_acl_arn,
+            web_acl_arn=self.edge_references.web_acl_arn,
             price_class=config.price_class,
             ipv6=config.ipv6,
             domain=config.domain,
             certificate=certificate,
             signed_viewer_request=self.edge_functions.viewer_request(),
+            api_domain_name=self.front_door.execute_api_domain,
+            origin_secret=self.front_door.secret,
         )
+        self.origin_rotation = self.front_door.add_rotation(
+            environment=origin_rotation_environment(config, distribution_id=self.delivery.distribution_id))
         self.file_index = FileIndex(
             self, "FileIndex",
             name_prefix=config.prefix,
@@ -189,9 +214,16 @@ class FileStoreStack(Stack):
 
         host = config.domain.domain_name if config.domain else self.delivery.domain_name
         self.download_base_url = f"https://{host}"
+        #: What a frontend calls (through CloudFront and the WebACL) and what a backend signs for.
+        self.api_url = f"https://{host}/{API_STAGE}"
+        self.backend_api_url = self.front_door.url
 
         CfnOutput(self, "DistributionDomainName", value=self.delivery.domain_name)
         CfnOutput(self, "DownloadBaseUrl", value=self.download_base_url)
+        CfnOutput(self, "ApiUrl", value=self.api_url,
+                  description="The frontends' API base URL: the files domain's /api, through CloudFront and its WebACL")
+        CfnOutput(self, "BackendApiUrl", value=self.backend_api_url,
+                  description="The backends' API base URL (execute-api, stage api): /backend/... signed with SigV4")
         CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name)
         CfnOutput(self, "KeyGroupId", value=self.signing.key_group.key_group_id)
         CfnOutput(self, "DistributionId", value=self.delivery.distribution_id)
@@ -206,7 +238,10 @@ class FileStoreStack(Stack):
             CfnOutput(self, f"PublicKeyId{slot.name}", value=slot.public_key_id)
 
     def _grant(self, config: EnvironmentConfig) -> None:
-        """Every permission the verifier and the sweep hold, in one place.
+        """Every permission the verifier, the sweep and the origin secret's rotation hold, in one place.
+
+        The rotation reads and stages versions of the origin-verify secret (and nothing else),
+        generates values, and reads and updates this distribution's configuration (docs/front-door.md).
 
         Both run the same decisions (``filegate.domain.verification``): read a quarantined version,
         copy it to its final key or to ``rejected/``, delete every version of a decided key, move the
@@ -259,6 +294,7 @@ class FileStoreStack(Stack):
         verification.sweep_role.add_to_policy(iam.PolicyStatement(
             sid="FindLeftoverUploads", actions=["s3:ListBucket"], resources=[bucket_arn],
             conditions={"StringEquals": {"s3:prefix": QUARANTINE_PREFIX}}))
+        self._grant_rotation()
         rendered = files_bucket_arn_as_nag_renders(config)
         for role in (verification.verifier_role, verification.sweep_role):
             acknowledge(
@@ -270,3 +306,29 @@ class FileStoreStack(Stack):
                 *(f"AwsSolutions-IAM5[Resource::{rendered}/{prefix}{pattern}]"
                   for prefix in ("", QUARANTINE_PREFIX, REJECTED_PREFIX) for pattern in upload_patterns),
             )
+
+    def _grant_rotation(self) -> None:
+        front_door = self.front_door
+        role = front_door.rotation_role
+        for statement in (
+            iam.PolicyStatement(
+                sid="ReadAndStageVersionsOfTheOriginSecret",
+                actions=["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+                         "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"],
+                resources=[front_door.secret.secret_arn]),
+            iam.PolicyStatement(
+                sid="UseTheOriginSecretKeyThroughSecretsManager", actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=[front_door.secret_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}}),
+            iam.PolicyStatement(sid="GenerateOriginSecretValues", actions=["secretsmanager:GetRandomPassword"],
+                                resources=["*"]),
+            iam.PolicyStatement(
+                sid="SetTheOriginHeaderOnThisDistribution",
+                actions=["cloudfront:GetDistributionConfig", "cloudfront:UpdateDistribution",
+                         "cloudfront:GetDistribution"],
+                resources=[self.delivery.distribution_arn]),
+        ):
+            role.add_to_policy(statement)
+        policy = role.node.find_child("DefaultPolicy")
+        acknowledge_inline_policy(policy, xray_wildcard=False)
+        acknowledge(policy, ROTATION_WILDCARD_REASON, "AwsSolutions-IAM5[Resource::*]")

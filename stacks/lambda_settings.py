@@ -10,9 +10,12 @@ the CDK stack (values may be deploy-time tokens) and the local mode (plain value
 - ``lifecycle_environment``: the minting environment plus the six lifecycle names, for ``files``,
   ``deletions``, ``erasure_worker`` and ``revocation_expiry``, read as ``LifecycleSettings``
   (docs/lifecycle.md, "Settings").
+- ``origin_rotation_environment``: the origin-verify secret's rotation function, read as
+  ``OriginRotationSettings`` (docs/front-door.md, "The origin-verify secret").
 
-``filegate.settings.HANDLER_SETTINGS`` says which entry point reads which. Table and bus names
-default to the config's known names (``files_table_name``...); the stack may pass tokens instead.
+``filegate.settings.HANDLER_SETTINGS`` says which entry point reads which. Table, bus and secret
+names default to the config's known names (``files_table_name``, ``origin_secret_name``...); the
+stack may pass tokens instead.
 Kept free of CDK imports so the local mode can use it.
 """
 
@@ -24,7 +27,7 @@ from stacks.config import ConfigError, EnvironmentConfig
 
 # isort: split
 # stacks.config has put lambdas/ on the path: the variable names are the settings' own.
-from filegate.settings import LIFECYCLE_VARIABLES
+from filegate.settings import LIFECYCLE_VARIABLES, MINTING_ENVIRONMENT, ORIGIN_ROTATION_ENVIRONMENT
 
 #: Lambda refuses a function whose environment variables (names and values) exceed 4 KB: the
 #: deployment would fail after synthesis passed. A deploy-time token (an ARN, a key id) is
@@ -87,7 +90,10 @@ def minting_environment(
     signing_slots_json: str,
     s3_addressing_style: str = "virtual",
     files_table: str | None = None,
+    origin_secret: str | None = None,
 ) -> dict[str, str]:
+    """The API Lambdas' environment (``filegate.settings.Settings``). ``origin_secret``: the
+    origin-verify secret the user routes check ``x-origin-verify`` against (by default its name)."""
     urls = config.urls
     environment = {
         **_shared_environment(config, bucket=bucket, files_table=files_table, s3_addressing_style=s3_addressing_style),
@@ -105,6 +111,7 @@ def minting_environment(
         "FILEGATE_BACKEND_PRINCIPALS": json.dumps(list(config.backend_principal_arns), separators=(",", ":")),
         "FILEGATE_GROUPS_CLAIM": config.groups_claim.name,
         "FILEGATE_GROUPS_FORMAT": config.groups_claim.format,
+        MINTING_ENVIRONMENT["origin_secret"]: origin_secret or config.origin_secret_name,
         **_POWERTOOLS,
     }
     if bucket_kms_key_arn:
@@ -153,6 +160,7 @@ def lifecycle_environment(
     cursor_secret: str | None = None,
     event_bus: str | None = None,
     erasures_table: str | None = None,
+    origin_secret: str | None = None,
 ) -> dict[str, str]:
     """The minting environment plus what listing, deleting, erasing and revoking read.
 
@@ -162,12 +170,24 @@ def lifecycle_environment(
     environment = {
         **minting_environment(config, bucket=bucket, bucket_kms_key_arn=bucket_kms_key_arn,
                               download_base_url=download_base_url, signing_slots_json=signing_slots_json,
-                              s3_addressing_style=s3_addressing_style, files_table=files_table),
+                              s3_addressing_style=s3_addressing_style, files_table=files_table,
+                              origin_secret=origin_secret),
         LIFECYCLE_VARIABLES["cursor_secret"]: cursor_secret or config.cursor_secret_name,
         LIFECYCLE_VARIABLES["event_bus"]: event_bus or config.event_bus_name,
         LIFECYCLE_VARIABLES["revocation_store_arn"]: revocation_store_arn,
         LIFECYCLE_VARIABLES["distribution_id"]: distribution_id,
         LIFECYCLE_VARIABLES["erasures_table"]: erasures_table or config.erasures_table_name,
         LIFECYCLE_VARIABLES["erasure_queue_url"]: erasure_queue_url,
+    }
+    return _within_lambda_limit(config, environment)
+
+
+def origin_rotation_environment(config: EnvironmentConfig, *, distribution_id: str) -> dict[str, str]:
+    """The rotation function's environment (``filegate.settings.OriginRotationSettings``): the
+    distribution whose ``x-origin-verify`` origins it updates. Secrets Manager names the secret in
+    every rotation event, so the function is given nothing else."""
+    environment = {
+        ORIGIN_ROTATION_ENVIRONMENT["distribution_id"]: distribution_id,
+        **_POWERTOOLS,
     }
     return _within_lambda_limit(config, environment)

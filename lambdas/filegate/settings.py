@@ -1,9 +1,12 @@
 """Environment variables, read once into validated models.
 
-Three models, one per kind of Lambda, sharing what all read (bucket, rules, files table):
+Four models, one per kind of Lambda; the first three share what they all read (bucket, rules,
+files table):
 
 - ``Settings``: the API Lambdas (``uploads``, ``downloads``, ``files``), which mint and answer
-  requests; built by ``stacks.lambda_settings.minting_environment``.
+  requests; built by ``stacks.lambda_settings.minting_environment``. It includes
+  ``FILEGATE_ORIGIN_SECRET``, the origin-verify secret every user route checks
+  (docs/front-door.md), so that every function behind a user route has it.
 - ``VerifierSettings``: the verifier and the sweep, which hold no signing slot but read the
   quarantine, publish events and keep idempotency records; built by
   ``stacks.lambda_settings.verifier_environment``.
@@ -11,6 +14,8 @@ Three models, one per kind of Lambda, sharing what all read (bucket, rules, file
   the revocation expiry (docs/lifecycle.md): the cursor secret, the bus, the edge's revocation
   store, the distribution, the erasures table and queue; built by
   ``stacks.lambda_settings.lifecycle_environment``.
+- ``OriginRotationSettings``: the origin-verify secret's rotation function
+  (``filegate.handlers.origin_rotation``), which reads only the distribution it updates.
 
 ``HANDLER_SETTINGS`` says which model each entry point reads. The CDK stacks and the local mode
 set exactly these names (``MINTING_ENVIRONMENT``, ``VERIFIER_ENVIRONMENT``; ``ENVIRONMENT`` is
@@ -87,6 +92,7 @@ MINTING_ENVIRONMENT: Mapping[str, str] = {
     "backend_principals": "FILEGATE_BACKEND_PRINCIPALS",
     "groups_claim": "FILEGATE_GROUPS_CLAIM",
     "groups_format": "FILEGATE_GROUPS_FORMAT",
+    "origin_secret": "FILEGATE_ORIGIN_SECRET",
 }
 #: Environment variable for each setting of the verifier and the sweep.
 VERIFIER_ENVIRONMENT: Mapping[str, str] = {
@@ -107,8 +113,13 @@ LIFECYCLE_VARIABLES: Mapping[str, str] = {
 }
 #: Environment variable for each setting of the lifecycle Lambdas (``LifecycleSettings``).
 LIFECYCLE_ENVIRONMENT: Mapping[str, str] = {**MINTING_ENVIRONMENT, **LIFECYCLE_VARIABLES}
+#: Environment variable for each setting of the origin-verify secret's rotation function.
+ORIGIN_ROTATION_ENVIRONMENT: Mapping[str, str] = {
+    "distribution_id": "FILEGATE_DISTRIBUTION_ID",
+}
 #: Every variable some filegate Lambda reads.
-ENVIRONMENT: Mapping[str, str] = {**MINTING_ENVIRONMENT, **VERIFIER_ENVIRONMENT, **LIFECYCLE_ENVIRONMENT}
+ENVIRONMENT: Mapping[str, str] = {**MINTING_ENVIRONMENT, **VERIFIER_ENVIRONMENT, **LIFECYCLE_ENVIRONMENT,
+                                  **ORIGIN_ROTATION_ENVIRONMENT}
 _JSON_SETTINGS = frozenset({"rules", "signing_slots", "backend_principals", "placeholder_claims"})
 _SEVEN_DAYS = 7 * 24 * 3600
 #: The sweep gives up on an undecided record after this long at most: well inside the record's
@@ -140,39 +151,14 @@ class SigningSlot(BaseModel):
         return value
 
 
-class _EnvironmentSettings(BaseModel):
-    """What every filegate Lambda reads, and how a model is read from the environment."""
+class _FromEnvironment(BaseModel):
+    """How a settings model is read from the environment (its ``ENVIRONMENT`` names, plus the region)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     #: setting name -> environment variable, for the model's own fields.
-    ENVIRONMENT: ClassVar[Mapping[str, str]] = _SHARED_ENVIRONMENT
+    ENVIRONMENT: ClassVar[Mapping[str, str]] = {}
 
-    bucket: Annotated[str, Field(min_length=3, max_length=63)]
-    bucket_kms_key_arn: str | None = None
-    #: Declared before ``rules``: the rules are checked against it.
-    placeholder_claims: tuple[str, ...] = DEFAULT_PLACEHOLDER_CLAIMS
-    rules: tuple[Rule, ...]
-    #: The file records (docs/verification.md): one item per file, keyed by ``file_id``.
-    files_table: Annotated[str, Field(pattern=_TABLE_NAME)]
-    s3_addressing_style: Literal["virtual", "path"] = "virtual"
     region: str | None = None
-
-    @field_validator("placeholder_claims", mode="before")
-    @classmethod
-    def _placeholder_claims(cls, value: object) -> tuple[str, ...]:
-        return check_placeholder_claims(value, setting=ENVIRONMENT["placeholder_claims"])
-
-    @field_validator("rules", mode="before")
-    @classmethod
-    def _rules(cls, value: object, info: ValidationInfo) -> tuple[Rule, ...]:
-        claims = info.data.get("placeholder_claims")
-        if claims is None:  # placeholder_claims failed its own check; that error is reported
-            raise ValueError("not checked: FILEGATE_PLACEHOLDER_CLAIMS is invalid")
-        return parse_rules(value, setting=ENVIRONMENT["rules"], placeholder_claims=claims)
-
-    @property
-    def rules_by_name(self) -> dict[str, Rule]:
-        return rules_by_name(self.rules)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -209,6 +195,38 @@ class _EnvironmentSettings(BaseModel):
             raise SettingsError(f"{variable}{suffix}: {message}") from error
 
 
+class _EnvironmentSettings(_FromEnvironment):
+    """What every filegate Lambda but the origin secret's rotation reads."""
+
+    ENVIRONMENT: ClassVar[Mapping[str, str]] = _SHARED_ENVIRONMENT
+
+    bucket: Annotated[str, Field(min_length=3, max_length=63)]
+    bucket_kms_key_arn: str | None = None
+    #: Declared before ``rules``: the rules are checked against it.
+    placeholder_claims: tuple[str, ...] = DEFAULT_PLACEHOLDER_CLAIMS
+    rules: tuple[Rule, ...]
+    #: The file records (docs/verification.md): one item per file, keyed by ``file_id``.
+    files_table: Annotated[str, Field(pattern=_TABLE_NAME)]
+    s3_addressing_style: Literal["virtual", "path"] = "virtual"
+
+    @field_validator("placeholder_claims", mode="before")
+    @classmethod
+    def _placeholder_claims(cls, value: object) -> tuple[str, ...]:
+        return check_placeholder_claims(value, setting=ENVIRONMENT["placeholder_claims"])
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules(cls, value: object, info: ValidationInfo) -> tuple[Rule, ...]:
+        claims = info.data.get("placeholder_claims")
+        if claims is None:  # placeholder_claims failed its own check; that error is reported
+            raise ValueError("not checked: FILEGATE_PLACEHOLDER_CLAIMS is invalid")
+        return parse_rules(value, setting=ENVIRONMENT["rules"], placeholder_claims=claims)
+
+    @property
+    def rules_by_name(self) -> dict[str, Rule]:
+        return rules_by_name(self.rules)
+
+
 class Settings(_EnvironmentSettings):
     """The API Lambdas: ``uploads``, ``downloads`` and ``files``."""
 
@@ -231,6 +249,9 @@ class Settings(_EnvironmentSettings):
     #: The claim that carries the caller's groups, and its format (``filegate.domain.groups``).
     groups_claim: str = "cognito:groups"
     groups_format: GroupsFormat = "array"
+    #: The origin-verify secret (name or ARN) whose versions a user route's ``x-origin-verify``
+    #: header must match (docs/front-door.md). Required: without it no user route could be served.
+    origin_secret: Annotated[str, Field(pattern=_SECRETS_MANAGER_ID)]
 
     @field_validator("groups_claim")
     @classmethod
@@ -320,8 +341,17 @@ class LifecycleSettings(Settings):
         return value
 
 
+class OriginRotationSettings(_FromEnvironment):
+    """The origin-verify secret's rotation function: Secrets Manager names the secret in each
+    event; the function needs only the distribution whose origins carry the header."""
+
+    ENVIRONMENT: ClassVar[Mapping[str, str]] = ORIGIN_ROTATION_ENVIRONMENT
+
+    distribution_id: Annotated[str, Field(pattern=_DISTRIBUTION_ID)]
+
+
 #: Which settings model each Lambda entry point reads.
-HANDLER_SETTINGS: Mapping[str, type[_EnvironmentSettings]] = {
+HANDLER_SETTINGS: Mapping[str, type[_FromEnvironment]] = {
     "filegate.handlers.uploads.handler": Settings,
     "filegate.handlers.downloads.handler": Settings,
     "filegate.handlers.files.handler": LifecycleSettings,
@@ -330,4 +360,5 @@ HANDLER_SETTINGS: Mapping[str, type[_EnvironmentSettings]] = {
     "filegate.handlers.revocation_expiry.handler": LifecycleSettings,
     "filegate.handlers.verifier.handler": VerifierSettings,
     "filegate.handlers.sweep.handler": VerifierSettings,
+    "filegate.handlers.origin_rotation.handler": OriginRotationSettings,
 }

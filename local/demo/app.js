@@ -1,14 +1,17 @@
 // The demo page: log in as a demo user, upload with a progress bar, watch each upload being
 // verified (awaiting upload -> verifying -> clean, or rejected with the reason in plain words),
 // list your files a page at a time (GET /files), download verified ones, delete them, show
-// public images. The API calls go through filegate-client.js (the part to copy).
+// public images, and get signed cookies for a whole folder so that plain links open the files.
+// The API calls go through filegate-client.js (the part to copy), all to config.api: the front
+// door on the edge (`<edge>/api`), the same origin as the files.
 import {
-  deleteFile, describeError, describeReason, describeStatus, downloadUrl, listFiles, uploadFile,
-  waitForVerification,
+  deleteFile, describeError, describeReason, describeStatus, downloadCookies, downloadUrl, fileUrl, listFiles,
+  uploadFile, waitForVerification,
 } from "./filegate-client.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { config: null, user: null, token: null, session: 0 };
+// cookiePrefixes: the prefixes this browser holds signed cookies for (set by the API, HttpOnly).
+const state = { config: null, user: null, token: null, session: 0, cookiePrefixes: [] };
 
 function formatSize(bytes) {
   if (bytes < 1024) return `${bytes} B`;
@@ -35,7 +38,12 @@ async function login() {
   const rules = rulesFor(user, "upload");
   $("rule").replaceChildren(...rules.map((rule) => new Option(rule.name, rule.name)));
   showRuleHelp();
-  for (const id of ["upload", "files", "public"]) $(id).hidden = false;
+  for (const id of ["upload", "files", "cookies", "public"]) $(id).hidden = false;
+  state.cookiePrefixes = [];
+  $("cookie-prefix").replaceChildren(...ownPrefixes(user).map((prefix) => new Option(prefix, prefix)));
+  $("cookies-button").disabled = $("cookie-prefix").options.length === 0;
+  $("cookies-status").textContent = "";
+  $("cookies-error").textContent = "";
   $("upload-error").textContent = "";
   $("upload-status").textContent = "";
   $("verifications").replaceChildren();
@@ -178,7 +186,44 @@ function ruleNamed(name) {
 }
 
 function publicUrl(key) {
-  return `${state.config.edge}/${key.split("/").map(encodeURIComponent).join("/")}`;
+  return fileUrl({ filesUrl: state.config.edge, key });
+}
+
+// The folders a user owns, from the rules they may download under: each rule's key template up to
+// the owner's segment ({sub} or {org_id}), e.g. private/users/<sub>/.
+function ownPrefixes(user) {
+  const prefixes = new Set();
+  for (const rule of rulesFor(user, "download")) {
+    const segments = rule.key_template.split("/");
+    const owner = segments.findIndex((segment) => segment === "{sub}" || segment === "{org_id}");
+    if (owner < 0) continue;
+    const value = segments[owner] === "{sub}" ? user.sub : user.org_id;
+    if (!value) continue;
+    prefixes.add(`${[...segments.slice(0, owner), value].join("/")}/`);
+  }
+  return [...prefixes];
+}
+
+function coveredByCookies(key) {
+  return state.cookiePrefixes.some((prefix) => key.startsWith(prefix));
+}
+
+// POST {api}/downloads/cookies with credentials: the API sets the cookies on the edge's host, and
+// the browser sends them with every request under the prefix: plain links work from then on.
+async function getCookies() {
+  const prefix = $("cookie-prefix").value;
+  $("cookies-status").textContent = "";
+  $("cookies-error").textContent = "";
+  try {
+    const { expiresAt } = await downloadCookies({ apiUrl: state.config.api, token: state.token, prefix });
+    if (!state.cookiePrefixes.includes(prefix)) state.cookiePrefixes.push(prefix);
+    $("cookies-status").textContent = `This browser now holds signed cookies for ${prefix} until `
+      + `${new Date(expiresAt * 1000).toLocaleString()}: the "Open" links below need no signature.`;
+    $("cookies-status").dataset.prefix = prefix;
+    await refreshFiles();
+  } catch (error) {
+    $("cookies-error").textContent = describeError(error);
+  }
 }
 
 function cell(...children) {
@@ -228,6 +273,15 @@ function fileRow(record) {
     link.href = publicUrl(record.key);
     link.textContent = "Open";
     link.setAttribute("aria-label", `Open ${name} (public)`);
+    buttons.push(link);
+  } else if (record.status === "clean" && coveredByCookies(record.key)) {
+    // A plain URL: the signed cookies for the folder authorize it at the edge.
+    const link = document.createElement("a");
+    link.href = fileUrl({ filesUrl: state.config.edge, key: record.key });
+    link.className = "open-with-cookies";
+    link.dataset.key = record.key;
+    link.textContent = "Open";
+    link.setAttribute("aria-label", `Open ${name} (with the folder's cookies)`);
     buttons.push(link);
   }
   if (actions.includes("delete") && record.status !== "verifying") buttons.push(deleteButton(record));
@@ -326,6 +380,7 @@ async function main() {
   $("previous-page").addEventListener("click", previousPage);
   $("list-rule").addEventListener("change", () => { resetPaging(); refreshFiles(); });
   $("rule").addEventListener("change", showRuleHelp);
+  $("cookies-button").addEventListener("click", getCookies);
   document.body.dataset.ready = "true";
 }
 

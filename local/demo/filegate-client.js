@@ -5,7 +5,7 @@
  *   import { uploadFile, downloadUrl, describeError } from "./filegate-client.js";
  *
  *   const { key, fileId } = await uploadFile({
- *     apiUrl: "https://api.example.com", token, rule: "cv", file,   // file: a File from <input type=file>
+ *     apiUrl: "https://files.example.com/api", token, rule: "cv", file,   // file: a File from <input type=file>
  *     onProgress: (fraction) => { progress.value = fraction * 100; },
  *   });
  *   // Every upload is checked before anyone can fetch it: wait for the verdict.
@@ -16,6 +16,16 @@
  *   }
  *   // An upload library that POSTs the form itself (Uppy's AwsS3 plugin: see uppy.js) takes
  *   // mintUpload({ apiUrl, token, rule, file }) -> { url, fields, key, fileId, ... } instead.
+ *
+ * `apiUrl` is the front door: `https://<files domain>/api`, the same origin as the files (the API
+ * is served behind the files' CloudFront distribution and its firewall).
+ *
+ * Cookies for a whole folder instead of one URL per file: the API sets CloudFront's signed cookies
+ * (HttpOnly, Secure, SameSite=Lax, Path = the prefix) on the files domain; the browser then sends
+ * them with every request for a file under the prefix, so plain links work:
+ *
+ *   await downloadCookies({ apiUrl, token, prefix: "private/users/<sub>/" });
+ *   img.src = fileUrl({ filesUrl: "https://<files domain>", key });   // no signature in the URL
  *
  * Your files, newest first, a page at a time (GET /files), and deleting one (DELETE /files/{id}):
  *
@@ -35,7 +45,8 @@
  *
  * Errors are thrown as FilegateError with a stable `code`: the API's error codes
  * ("payload_too_large", "unsupported_media_type", "not_allowed", "unauthenticated", "not_ready",
- * "rejected", "not_found", "quota_exceeded", ...), or "s3:<S3 error code>" when S3 refused the
+ * "rejected", "not_found", "quota_exceeded", ...; and the firewall's "request_blocked",
+ * "request_too_large", "rate_limited"), or "s3:<S3 error code>" when S3 refused the
  * upload (e.g. "s3:EntityTooLarge"), or "network" / "timeout". describeError(error) turns one into
  * a sentence.
  */
@@ -54,9 +65,10 @@ export class FilegateError extends Error {
   }
 }
 
-async function callApi(apiUrl, token, path, body, method = "POST") {
+async function callApi(apiUrl, token, path, body, method = "POST", { credentials } = {}) {
   const headers = { Authorization: `Bearer ${token}` };
   const init = { method, headers };
+  if (credentials) init.credentials = credentials;
   if (body !== null && body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -272,6 +284,32 @@ export async function downloadUrl({ apiUrl, token, key, expiresIn }) {
 }
 
 /**
+ * Signed cookies for every file under a prefix the user owns (e.g. "private/users/<sub>/"): the
+ * API answers with Set-Cookie (HttpOnly, Secure, SameSite=Lax, Path = the prefix) for the files
+ * domain, so the call is made with `credentials: "include"`; page scripts never see the cookies.
+ * @param {object} options
+ * @param {string} options.apiUrl the filegate API's base URL (on the files domain: `<files>/api`)
+ * @param {string} options.token the user's access token (JWT)
+ * @param {string} options.prefix a key prefix ending with "/"
+ * @param {number} [options.expiresIn] wanted lifetime in seconds (the server caps it)
+ * @returns {Promise<{expiresAt: number}>} when the cookies' policy expires
+ */
+export async function downloadCookies({ apiUrl, token, prefix, expiresIn }) {
+  const body = { prefix };
+  if (expiresIn) body.expires_in = expiresIn;
+  const minted = await callApi(apiUrl, token, "/downloads/cookies", body, "POST", { credentials: "include" });
+  return { expiresAt: minted.expires_at };
+}
+
+/**
+ * The plain URL of a file on the files domain (no signature: it works with the cookies of
+ * downloadCookies, or for public/ files).
+ */
+export function fileUrl({ filesUrl, key }) {
+  return `${filesUrl}/${key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/**
  * A sentence for people from a FilegateError (or anything thrown).
  * @param {object} [context] maxBytes: the rule's limit (for uploads); action: "delete" when the
  *   error answers a deleteFile
@@ -306,6 +344,12 @@ export function describeError(error, { maxBytes, action } = {}) {
       return `The request was not accepted: ${error.message}`;
     case "temporarily_unavailable":
       return "The service is busy right now; please try again in a moment.";
+    case "rate_limited":
+      return "Too many requests from here; please wait a moment and try again.";
+    case "request_too_large":
+      return "The request was too large for the service to accept.";
+    case "request_blocked":
+      return "The firewall refused this request.";
     case "s3:AccessDenied":
     case "s3:SignatureDoesNotMatch":
       return "Storage refused the upload: its permission expired or did not match. Please try again.";

@@ -1,21 +1,28 @@
-"""The CloudFront distribution: one OAC origin, signed-only by default, ``public/*`` open."""
+"""The CloudFront distribution: one OAC origin, signed-only by default, ``public/*`` open, and
+``api/*`` to the HTTP API with the origin-verify header (docs/front-door.md)."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, SecretValue
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
 from aws_cdk import aws_route53 as route53
 from aws_cdk import aws_route53_targets as targets
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from filegate.domain.front_door import API_STAGE, ORIGIN_VERIFY_HEADER
 from stacks.config import DomainSettings
 from stacks.edge_headers import CONTENT_SECURITY_POLICY, HSTS_SECONDS, REMOVED_ORIGIN_HEADERS
 from stacks.nag import acknowledge
 
 PUBLIC_PATH_PATTERN = "public/*"
+#: The front door: CloudFront forwards the viewer's path unchanged, so ``/api/...`` reaches stage ``api``.
+API_PATH_PATTERN = f"{API_STAGE}/*"
+#: The API origin's id (the one origin that carries ``x-origin-verify``; the local edge reads it there).
+API_ORIGIN_ID = "api"
 PRICE_CLASSES = {
     "PriceClass_100": cloudfront.PriceClass.PRICE_CLASS_100,
     "PriceClass_200": cloudfront.PriceClass.PRICE_CLASS_200,
@@ -26,10 +33,14 @@ PRICE_CLASSES = {
 class Delivery(Construct):
     """Distribution in front of the private bucket.
 
-    The S3 origin with Origin Access Control is built once and shared by both behaviours. The
+    The S3 origin with Origin Access Control is built once and shared by both file behaviours. The
     default behaviour trusts only the signing key group and runs the revocation check
     (``signed_viewer_request``) on every request; ``public/*`` needs no signature. The cache key
     holds no query string, so differently signed URLs for one file share the cache.
+
+    ``api/*`` goes to the HTTP API (``api_domain_name``, HTTPS with TLS 1.2) uncached, with every
+    viewer header but Host and every method, plus ``x-origin-verify``: a dynamic reference to
+    ``origin_secret``, which CloudFormation resolves at deploy time (no template holds the value).
     """
 
     def __init__(
@@ -47,6 +58,8 @@ class Delivery(Construct):
         domain: DomainSettings | None,
         certificate: acm.ICertificate | None,
         signed_viewer_request: cloudfront.FunctionAssociation,
+        api_domain_name: str,
+        origin_secret: secretsmanager.ISecret,
     ) -> None:
         super().__init__(scope, construct_id)
         origin = origins.S3BucketOrigin.with_origin_access_control(
@@ -105,13 +118,31 @@ class Delivery(Construct):
                 function_associations=[signed_viewer_request] if signed else None,
             )
 
+        api_origin = origins.HttpOrigin(
+            api_domain_name,
+            origin_id=API_ORIGIN_ID,
+            protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+            origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
+            custom_headers={
+                ORIGIN_VERIFY_HEADER: SecretValue.secrets_manager(origin_secret.secret_arn).unsafe_unwrap(),
+            },
+        )
+        api_behavior = cloudfront.BehaviorOptions(
+            origin=api_origin,
+            viewer_protocol_policy=cloudfront.ViewerProtocolPolicy.HTTPS_ONLY,
+            allowed_methods=cloudfront.AllowedMethods.ALLOW_ALL,
+            cache_policy=cloudfront.CachePolicy.CACHING_DISABLED,
+            origin_request_policy=cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+            response_headers_policy=self.headers_policy,
+        )
+
         custom_domain = domain is not None and certificate is not None
         self.distribution = cloudfront.Distribution(
             self,
             "Distribution",
-            comment=f"{name_prefix}: private files (signed) and public/* (unsigned)",
+            comment=f"{name_prefix}: private files (signed), public/* (unsigned) and the API (api/*)",
             default_behavior=behavior(signed=True),
-            additional_behaviors={PUBLIC_PATH_PATTERN: behavior(signed=False)},
+            additional_behaviors={PUBLIC_PATH_PATTERN: behavior(signed=False), API_PATH_PATTERN: api_behavior},
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,
             # Off only where IP-restricted URLs are allowed (their AWS:SourceIp is IPv4-only).
             enable_ipv6=ipv6,

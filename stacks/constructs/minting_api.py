@@ -1,13 +1,14 @@
-"""HTTP API, the two minting Lambdas and their least-privilege roles."""
+"""The HTTP API's routes, the minting Lambdas and their least-privilege roles.
+
+The API itself (stage ``api``, CORS, access logs) is the file store stack's (``FrontDoor``,
+docs/front-door.md); the routes, integrations and authorizers are made here, in this stack.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-import jsii
 from aws_cdk import Duration, RemovalPolicy, Stack
-from aws_cdk import aws_apigateway as apigw_v1
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -42,33 +43,6 @@ BACKEND_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
     "deletions": (("DELETE", "/backend/files/{file_id}"), ("POST", "/backend/revocations"),
                   ("POST", "/backend/erasures"), ("GET", "/backend/erasures/{erasure_id}")),
 }
-
-
-@jsii.implements(apigw.IAccessLogSettings)
-class _AccessLogs:
-    def __init__(self, log_group: logs.ILogGroup) -> None:
-        self._destination = apigw.LogGroupLogDestination(log_group)
-
-    @property
-    def destination(self) -> apigw.IAccessLogDestination:
-        return self._destination
-
-    @property
-    def format(self) -> apigw_v1.AccessLogFormat:
-        # JSON, one object per request; no query string, no authorization header.
-        return apigw_v1.AccessLogFormat.custom(json.dumps({
-            "requestId": "$context.requestId",
-            "ip": "$context.identity.sourceIp",
-            "requestTime": "$context.requestTimeEpoch",
-            "routeKey": "$context.routeKey",
-            "status": "$context.status",
-            "responseLength": "$context.responseLength",
-            "latencyMs": "$context.responseLatency",
-            "integrationError": "$context.integrationErrorMessage",
-            "authorizerError": "$context.authorizer.error",
-            "sub": "$context.authorizer.claims.sub",
-            "iamCaller": "$context.identity.userArn",
-        }))
 
 
 @dataclass(frozen=True)
@@ -121,13 +95,18 @@ def lifecycle_lambda_environment(
 
 class MintingApi(FunctionHost):
     """``POST /uploads``, ``/downloads``, ``/downloads/cookies``, ``GET /files``, ``GET /files/{file_id}``
-    (JWT) and the ``/backend/`` twins (IAM); :meth:`add_function_routes` adds another function's
-    routes (the lifecycle's ``deletions``).
+    (JWT) and the ``/backend/`` twins (IAM) on ``http_api``; :meth:`add_function_routes` adds another
+    function's routes (the lifecycle's ``deletions``).
+
+    Each route is an ``HttpRoute`` in this construct, on the API imported here by id: its
+    integration and its authorizer are made in this stack too (CDK binds an authorizer under the
+    API construct it is given), so nothing in the file store stack refers to this one.
 
     Three functions, three roles: the upload role may only ``s3:PutObject`` under the quarantine
     prefixes of the upload rules (presigned POSTs carry its authority), write new file records and
     count an owner's records (quotas); the download role may only sign and read records; the files
-    role may only read and list records and read the cursor secret. The upload and download role
+    role may only read and list records and read the cursor secret. Each also reads the origin-verify
+    secret, as every user route's function does (docs/front-door.md). The upload and download role
     names are known in advance because the bucket policy and the signing keys' key policies (in the
     file store stack) name them. The files function reads ``LifecycleSettings`` (``files_environment``).
     """
@@ -140,6 +119,7 @@ class MintingApi(FunctionHost):
         config: EnvironmentConfig,
         target: MintingTarget,
         files_environment: dict[str, str],
+        http_api: apigw.IHttpApi,
         authorizer: apigw.IHttpRouteAuthorizer,
         authorization_scopes: list[str],
         log_retention: logs.RetentionDays,
@@ -173,40 +153,13 @@ class MintingApi(FunctionHost):
         self.files_function = self._function("Files", FILES_HANDLER, self.files_role, files_environment,
                                              requirements=(LAMBDA_ROOT / "requirements.txt",))
 
-        self.access_logs = logs.LogGroup(
-            self, "AccessLogs", retention=log_retention, encryption_key=log_key, removal_policy=removal_policy,
-        )
-        self.http_api = apigw.HttpApi(
-            self, "HttpApi",
-            api_name=f"{config.prefix}-api",
-            description="Mints presigned uploads and signed downloads",
-            create_default_stage=False,
-            cors_preflight=apigw.CorsPreflightOptions(
-                allow_origins=list(config.frontend_origins),
-                allow_methods=[apigw.CorsHttpMethod.GET, apigw.CorsHttpMethod.POST, apigw.CorsHttpMethod.DELETE,
-                               apigw.CorsHttpMethod.OPTIONS],
-                allow_headers=["authorization", "content-type"],
-                max_age=Duration.hours(1),
-            ),
-        )
-        self.stage = apigw.HttpStage(
-            self, "DefaultStage",
-            http_api=self.http_api,
-            stage_name="$default",
-            auto_deploy=True,
-            throttle=apigw.ThrottleSettings(
-                rate_limit=config.api_throttle.rate_limit, burst_limit=config.api_throttle.burst_limit,
-            ),
-            access_log_settings=_AccessLogs(self.access_logs),
-            detailed_metrics_enabled=True,
-        )
+        self.http_api = apigw.HttpApi.from_http_api_attributes(self, "HttpApi", http_api_id=http_api.api_id)
         self._authorizer = authorizer
         self._authorization_scopes = authorization_scopes
         self._backend_authorizer = authorizers.HttpIamAuthorizer()
         for name, function in {"uploads": self.upload_function, "downloads": self.download_function,
                                "files": self.files_function}.items():
             self.add_function_routes(name, function)
-        self.url = self.stage.url
 
     def add_function_routes(self, name: str, function: lambda_.IFunction) -> None:
         """``USER_ROUTES[name]`` (JWT, the files scopes) and ``BACKEND_ROUTES[name]`` (IAM) to ``function``."""
@@ -214,15 +167,21 @@ class MintingApi(FunctionHost):
             raise KeyError(f"{name!r} has no routes in USER_ROUTES or BACKEND_ROUTES")
         integration = integrations.HttpLambdaIntegration(f"{name.title()}Integration", function)
         for method, path in USER_ROUTES.get(name, ()):
-            self.http_api.add_routes(
-                path=path, methods=[apigw.HttpMethod(method)], integration=integration,
-                authorizer=self._authorizer, authorization_scopes=self._authorization_scopes,
-            )
+            self._route(method, path, integration, authorizer=self._authorizer,
+                        authorization_scopes=self._authorization_scopes)
         for method, path in BACKEND_ROUTES.get(name, ()):
-            self.http_api.add_routes(
-                path=path, methods=[apigw.HttpMethod(method)], integration=integration,
-                authorizer=self._backend_authorizer,
-            )
+            self._route(method, path, integration, authorizer=self._backend_authorizer)
+
+    def _route(self, method: str, path: str, integration: apigw.HttpRouteIntegration, *,
+               authorizer: apigw.IHttpRouteAuthorizer, authorization_scopes: list[str] | None = None) -> None:
+        apigw.HttpRoute(
+            self, f"Route{method}{path}",
+            http_api=self.http_api,
+            route_key=apigw.HttpRouteKey.with_(path, apigw.HttpMethod(method)),
+            integration=integration,
+            authorizer=authorizer,
+            authorization_scopes=authorization_scopes,
+        )
 
     def _function(
         self, name: str, handler: str, role: iam.Role, environment: dict[str, str], *,

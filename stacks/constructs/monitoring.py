@@ -41,7 +41,7 @@ class Monitoring(Construct):
         construct_id: str,
         *,
         name_prefix: str,
-        http_api: apigw.HttpApi,
+        http_api: apigw.IHttpApi,
         functions: dict[str, lambda_.IFunction],
         dead_letter_queues: dict[str, sqs.IQueue],
         verification: VerificationSignals,

@@ -31,6 +31,12 @@ class Upload:
     file_id: str = ""
 
 
+def base_for(local: Local, path: str) -> str:
+    """Where a route is called (docs/front-door.md): ``/backend/*`` on the backend's base (the
+    local API; SigV4 cannot pass CloudFront), every user route through the front door (the edge)."""
+    return local.backend_api if path.startswith("/backend/") else local.api
+
+
 def api(local: Local, path: str, body: Any, *, token: str | None = None, backend: bool = False,
         headers: dict[str, str] | None = None) -> requests.Response:
     sent = dict(headers or {})
@@ -38,18 +44,20 @@ def api(local: Local, path: str, body: Any, *, token: str | None = None, backend
         sent["Authorization"] = f"Bearer {token}"
     if backend:
         sent[local.endpoints["backend_key_header"]] = local.endpoints["backend_key"]
-    return requests.post(f"{local.api}{path}", json=body, headers=sent, timeout=30)
+    return requests.post(f"{base_for(local, path)}{path}", json=body, headers=sent, timeout=30)
 
 
 def call(local: Local, method: str, path: str, *, token: str | None = None, backend: bool = False,
          body: Any = None, params: dict[str, Any] | list[tuple[str, Any]] | None = None) -> requests.Response:
-    """Any route of the local API (``GET /files``, ``DELETE /files/{id}``, ``/backend/*``...)."""
+    """Any route (``GET /files``, ``DELETE /files/{id}`` through the edge, ``/backend/*`` on the
+    backend's base)."""
     sent: dict[str, str] = {}
     if token:
         sent["Authorization"] = f"Bearer {token}"
     if backend:
         sent[local.endpoints["backend_key_header"]] = local.endpoints["backend_key"]
-    return requests.request(method, f"{local.api}{path}", json=body, params=params, headers=sent, timeout=30)
+    return requests.request(method, f"{base_for(local, path)}{path}", json=body, params=params, headers=sent,
+                            timeout=30)
 
 
 def mint_upload(local: Local, token: str, rule: str, content_type: str, size: int, *, filename: str = "file",

@@ -180,6 +180,7 @@ def test_cors_as_the_deployed_api(local: Local) -> None:
         "Access-Control-Request-Headers": "authorization,content-type"})
     assert preflight.status_code == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == origin
+    assert preflight.headers["Access-Control-Allow-Credentials"] == "true"
     evil = requests.options(f"{local.api}/uploads", timeout=10, headers={
         "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
     assert "Access-Control-Allow-Origin" not in evil.headers

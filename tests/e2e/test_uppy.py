@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from local.demo_server import BUILD_DIR, make_demo_server
-from tests.e2e.conftest import Local
+from tests.e2e.conftest import Local, watch_page
 from tests.e2e.test_browser import CHROMIUM, CHROMIUM_FLAGS, DOCX
 from tests.unit import samples
 
@@ -63,6 +63,7 @@ def page(chromium_browser: Any) -> Iterator[Any]:
     # CSP violations and failed module loads are reported as console errors
     page.on("console", lambda message: problems.append(f"console: {message.text}") if message.type == "error" else None)
     page.problems = problems
+    watch_page(page)  # every answer from the local front door is checked against docs/openapi.json
     try:
         yield page
     finally:
@@ -71,7 +72,9 @@ def page(chromium_browser: Any) -> Iterator[Any]:
 
 # --- offline: the demo server alone, the API and S3 mocked ---------------------------------------
 
-FAKE = {name: f"http://{name}.filegate.test" for name in ("api", "issuer", "s3", "edge")}
+FAKE = {name: f"http://{name}.filegate.test" for name in ("issuer", "s3", "edge")}
+# One front door (docs/front-door.md): the API is the edge's /api, the only API origin the demo's CSP allows.
+FAKE["api"] = f"{FAKE['edge']}/api"
 CV_RULE = {"name": "cv", "key_template": "private/users/{sub}/cv/{file}", "groups": ["careers"],
            "actions": ["upload", "download", "delete"], "content_types": ["application/pdf"], "max_bytes": 4096}
 
@@ -222,10 +225,11 @@ def test_demo_page_lists_pages_and_deletes_with_the_api_mocked(page: Any, demo_a
             route.fulfill(status=404, headers=cors, content_type="application/json",
                           body=json.dumps({"error": {"code": "not_found", "message": request.url}}))
 
+    # (the edge's route first: Playwright tries the last registered first, and the API is under the edge)
+    page.route(f"{FAKE['edge']}/**", lambda route: route.fulfill(status=404, headers=cors, body=""))
     page.route(f"{FAKE['api']}/**", api)
     page.route(f"{FAKE['issuer']}/**", lambda route: route.fulfill(
         status=200, headers=cors, content_type="application/json", body='{"access_token": "t0ken"}'))
-    page.route(f"{FAKE['edge']}/**", lambda route: route.fulfill(status=404, headers=cors, body=""))
 
     # Given Alice's files, two a page
     page.goto(f"{demo_alone}/?page_size=2")

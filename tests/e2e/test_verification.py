@@ -24,6 +24,7 @@ from PIL import Image
 from local.clamd import eicar_bytes
 from tests.e2e.conftest import Local
 from tests.e2e.helpers import (
+    VERIFY_TIMEOUT,
     api,
     download_url,
     events,
@@ -152,9 +153,15 @@ def test_a_clean_file_becomes_clean_and_downloads_through_the_edge(local: Local,
                 assert 0x8825 not in image.getexif(), "the GPS IFD must not survive re-encoding"
         else:
             assert served_pixels == original_pixels
-    # And the quarantine copy is gone: only the final key holds the file
-    quarantined = local.verifier_s3.list_object_versions(Bucket=local.bucket, Prefix=f"incoming/{uploaded.key}")
-    assert not quarantined.get("Versions") and not quarantined.get("DeleteMarkers")
+    # And the quarantine copy goes: the verifier deletes it right after the record turns clean
+    # (docs/verification.md's step order), so it is polled for, bounded, not expected at once
+    deadline = time.monotonic() + VERIFY_TIMEOUT
+    while True:
+        quarantined = local.verifier_s3.list_object_versions(Bucket=local.bucket, Prefix=f"incoming/{uploaded.key}")
+        if not quarantined.get("Versions") and not quarantined.get("DeleteMarkers"):
+            break
+        assert time.monotonic() < deadline, f"incoming/{uploaded.key} still holds {quarantined.get('Versions')}"
+        time.sleep(0.05)
 
 
 # --- rejected files -------------------------------------------------------------------------------

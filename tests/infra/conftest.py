@@ -79,7 +79,8 @@ def public_key_pem() -> str:
 @pytest.fixture(scope="session")
 def variant(cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The branches cdk.json does not take: custom domain, external issuer, secret signer, two slots,
-    no malware scanning, security roles for rejected files, a webhook for file events."""
+    no malware scanning, security roles for rejected files, a webhook for file events, and the front
+    door's WAF limits and names at other values."""
     context = copy.deepcopy(cdk_context)
     context[CONTEXT_KEY]["environments"] = {
         "edge": {
@@ -111,7 +112,26 @@ def variant(cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactor
             "events": {"webhook_url": "https://rails.example.org/hooks/filegate",
                        "webhook_secret_name": "filegate/edge/webhook", "webhook_auth_header": "X-Filegate-Token"},
             "verification": {"rejected_retention_days": 90, "verifier_memory_mb": 2048},
+            # The front door at its other settings: CloudFront's whole inspectable body, its own limits
+            "waf_api_max_body_bytes": 16384,
+            "waf_api_rate_limit": 500,
+            "waf_rate_limit": 4000,
+            "waf_web_acl_name": "filegate_edge-acl",
+            "origin_secret_rotation_days": 7,
         }
     }
     context["env"] = "edge"
     return synthesize(context, tmp_path_factory.mktemp("cdk.out-variant"))
+
+
+#: The WebACL name the second synthesis of prod takes (``renamed_web_acl``).
+RENAMED_WEB_ACL = "filegate-prod-edge-v2"
+
+
+@pytest.fixture(scope="session")
+def renamed_web_acl(cdk_context: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """prod again, its WebACL renamed (a replacement): what the file store must notice without an export."""
+    context = copy.deepcopy(cdk_context)
+    context[CONTEXT_KEY]["environments"]["prod"]["waf_web_acl_name"] = RENAMED_WEB_ACL
+    context["env"] = "prod"
+    return synthesize(context, tmp_path_factory.mktemp("cdk.out-renamed"))

@@ -94,6 +94,9 @@ class Fakes:
     account: str
     region: str
     partition: str = "aws"
+    #: (stack name, output name) -> the value another stack's output resolves to; an output not
+    #: listed stays the symbolic ``output:<stack>:<output>``.
+    stack_outputs: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def _resource(self, logical_id: str) -> Mapping[str, Any]:
         try:
@@ -146,6 +149,8 @@ class Fakes:
             "AWS::DynamoDB::Table": f"dynamodb:{self.region}:{self.account}:table/",
             "AWS::Events::EventBus": f"events:{self.region}:{self.account}:event-bus/",
             "AWS::Events::Rule": f"events:{self.region}:{self.account}:rule/",
+            "AWS::Events::ApiDestination": f"events:{self.region}:{self.account}:api-destination/",
+            "AWS::Events::Connection": f"events:{self.region}:{self.account}:connection/",
             "AWS::SQS::Queue": f"sqs:{self.region}:{self.account}:",
             "AWS::GuardDuty::MalwareProtectionPlan": f"guardduty:{self.region}:{self.account}:malware-protection-plan/",
         }
@@ -182,7 +187,8 @@ class Fakes:
         if name == "Fn::Sub":
             return self._sub(argument)
         if name == "Fn::GetStackOutput":  # another stack's output (CDK's weak cross-stack reference)
-            return f"output:{argument['StackName']}:{argument['OutputName']}"
+            key = (argument["StackName"], argument["OutputName"])
+            return self.stack_outputs.get(key, f"output:{key[0]}:{key[1]}")
         raise NotImplementedError(f"intrinsic {name}")
 
     def _sub(self, argument: Any) -> str:

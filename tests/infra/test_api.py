@@ -62,7 +62,8 @@ def test_an_external_issuer_replaces_the_pool(variant: Synthesized) -> None:
 
 def test_stage_throttles_every_route_and_writes_json_access_logs(app: Synthesized) -> None:
     config = app.environments["prod"].config
-    (stage,) = _resources(app, "prod", "FileApi", "AWS::ApiGatewayV2::Stage").values()
+    # The stage is the file store stack's, with the API (docs/front-door.md)
+    (stage,) = _resources(app, "prod", "FileStore", "AWS::ApiGatewayV2::Stage").values()
     settings = stage["Properties"]["DefaultRouteSettings"]
     assert settings["ThrottlingRateLimit"] == config.api_throttle.rate_limit
     assert settings["ThrottlingBurstLimit"] == config.api_throttle.burst_limit
@@ -71,12 +72,18 @@ def test_stage_throttles_every_route_and_writes_json_access_logs(app: Synthesize
     assert not any("querystring" in value.lower() or "authorization" in value.lower() for value in log_format.values())
 
 
-def test_cors_preflight_only_for_configured_origins(app: Synthesized) -> None:
-    config = app.environments["prod"].config
-    (api,) = _resources(app, "prod", "FileApi", "AWS::ApiGatewayV2::Api").values()
-    cors = api["Properties"]["CorsConfiguration"]
-    assert cors["AllowOrigins"] == list(config.frontend_origins)
-    assert set(cors["AllowMethods"]) == {"GET", "POST", "DELETE", "OPTIONS"}
+def test_cors_preflight_only_for_configured_origins_with_credentials(app: Synthesized) -> None:
+    for env in ("dev", "prod"):
+        # Given the HTTP API (the file store stack's)
+        config = app.environments[env].config
+        (api,) = _resources(app, env, "FileStore", "AWS::ApiGatewayV2::Api").values()
+        cors = api["Properties"]["CorsConfiguration"]
+        # Then preflights answer the configured origins only, never a wildcard, and allow credentials
+        # (a frontend on another origin calls with credentials: "include" for the download cookies)
+        assert cors["AllowOrigins"] == list(config.frontend_origins) and "*" not in cors["AllowOrigins"]
+        assert set(cors["AllowMethods"]) == {"GET", "POST", "DELETE", "OPTIONS"}
+        assert cors["AllowCredentials"] is True
+        assert set(cors["AllowHeaders"]) == {"authorization", "content-type"}
 
 
 def test_minting_lambdas_are_python_313_arm64_traced_with_settings(app: Synthesized) -> None:
@@ -118,10 +125,10 @@ def test_upload_role_may_only_put_under_upload_rule_prefixes(app: Synthesized) -
     statements = _role_statements(app, "prod", config.upload_role_name)
     actions = set().union(*(_actions(s) for s in statements))
     # Then it writes objects (quarantine only) and new file records, counts an owner's records (quotas),
-    # and nothing else
+    # reads the origin secret (a user route's function), and nothing else
     assert actions == {"s3:PutObject", "kms:GenerateDataKey", "logs:CreateLogStream", "logs:PutLogEvents",
                        "xray:PutTraceSegments", "xray:PutTelemetryRecords", "dynamodb:PutItem", "dynamodb:Query",
-                       "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt"}
+                       "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "secretsmanager:GetSecretValue"}
     (put,) = [s for s in statements if "s3:PutObject" in _actions(s)]
     resources = json.dumps(put["Resource"])
     for rule in config.rules:
@@ -138,12 +145,17 @@ def test_download_role_may_only_sign_with_the_slot_keys(app: Synthesized) -> Non
     actions = set().union(*(_actions(s) for s in statements))
     assert actions == {"kms:Sign", "logs:CreateLogStream", "logs:PutLogEvents",
                        "xray:PutTraceSegments", "xray:PutTelemetryRecords",
-                       "dynamodb:GetItem", "kms:Decrypt", "kms:DescribeKey"}
+                       "dynamodb:GetItem", "kms:Decrypt", "kms:DescribeKey", "secretsmanager:GetSecretValue"}
     assert not any(a.startswith("s3:") for a in actions)
     (sign,) = [s for s in statements if "kms:Sign" in _actions(s)]
     assert _actions(sign) == {"kms:Sign"}, "decrypting the records table never comes with signing"
-    (decrypt,) = [s for s in statements if "kms:Decrypt" in _actions(s)]
-    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": "dynamodb.ap-southeast-1.amazonaws.com"}}
+    # Each decrypt goes through one service: DynamoDB (the records) or Secrets Manager (the origin secret)
+    decrypts = {s["Sid"]: s for s in statements if "kms:Decrypt" in _actions(s)}
+    assert set(decrypts) == {"UseTheRecordsKeyThroughDynamoDB", "DecryptTheOriginSecretThroughSecretsManager"}
+    assert decrypts["UseTheRecordsKeyThroughDynamoDB"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "dynamodb.ap-southeast-1.amazonaws.com"}}
+    assert decrypts["DecryptTheOriginSecretThroughSecretsManager"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "secretsmanager.ap-southeast-1.amazonaws.com"}}
 
 
 def test_files_role_may_only_read_file_records(app: Synthesized) -> None:
@@ -155,7 +167,7 @@ def test_files_role_may_only_read_file_records(app: Synthesized) -> None:
     policies = [r["Properties"] for r in template["Resources"].values()
                 if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]]
     statements = [s for policy in policies for s in policy["PolicyDocument"]["Statement"]]
-    # Then it reads and lists one table (through DynamoDB only), reads the cursor secret and writes its own
+    # Then it reads and lists one table (through DynamoDB only), reads the cursor and origin secrets, writes its own
     # logs: nothing else (exact resources: tests/infra/test_lifecycle.py)
     assert set().union(*(_actions(s) for s in statements)) == {
         "dynamodb:GetItem", "dynamodb:Query", "kms:Decrypt", "kms:DescribeKey", "secretsmanager:GetSecretValue",
@@ -176,7 +188,7 @@ def test_alarms_on_5xx_throttles_and_lambda_errors_go_to_an_encrypted_topic(app:
 
 def test_outputs_the_frontend_needs(app: Synthesized) -> None:
     outputs = app.template_json("prod", "FileApi")["Outputs"]
-    for name in ("ApiUrl", "JwtIssuer", "DownloadBaseUrl", "UserPoolId", "UserPoolClientId"):
+    for name in ("ApiUrl", "BackendApiUrl", "JwtIssuer", "DownloadBaseUrl", "UserPoolId", "UserPoolClientId"):
         assert any(key.startswith(name) for key in outputs), name
 
 

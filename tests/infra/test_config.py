@@ -240,3 +240,49 @@ def test_a_rule_larger_than_the_verifier_can_hold_is_refused_naming_both_setting
     config = environment_from_context(_with(context, "prod", rules=rules, verification={"verifier_memory_mb": 3072}),
                                       "prod")
     assert config.rules[2].max_bytes == 200 * 1024 * 1024
+
+
+# --- the front door (DESIGN.md decision 13, docs/front-door.md) -----------------------------------
+
+def test_front_door_defaults_and_known_names(context: dict[str, Any]) -> None:
+    # Given cdk.json / When each environment is loaded
+    for env in ("dev", "prod"):
+        config = environment_from_context(context, env)
+        # Then the WAF's API limits, the WebACL name and the origin secret follow the contract
+        assert (config.waf_api_rate_limit, config.waf_api_max_body_bytes) == (1000, 8192)
+        assert config.waf_web_acl_name is None and config.web_acl_name == f"filegate-{env}-edge"
+        assert config.origin_secret_rotation_days == 30
+        assert config.origin_secret_name == f"filegate-{env}-origin-verify"
+        assert config.web_acl_arn_parameter == f"/filegate-{env}/edge/web-acl-arn"
+        assert config.certificate_arn_parameter == f"/filegate-{env}/edge/certificate-arn"
+
+
+def test_front_door_values_at_their_bounds_are_accepted(context: dict[str, Any]) -> None:
+    # Given the largest body WAF inspects behind CloudFront, the lowest rate and a 128-character name
+    name = "A_b-" + "c" * 124
+    config = environment_from_context(_with(context, "prod", waf_api_max_body_bytes=16384, waf_api_rate_limit=10,
+                                            waf_web_acl_name=name, origin_secret_rotation_days=365), "prod")
+    # Then they load as given, and the WebACL takes the configured name
+    assert (config.waf_api_max_body_bytes, config.waf_api_rate_limit, config.origin_secret_rotation_days) == (
+        16384, 10, 365)
+    assert config.web_acl_name == name
+
+
+@pytest.mark.parametrize(("override", "setting"), [
+    ({"waf_api_rate_limit": 9}, "environments.prod.waf_api_rate_limit"),
+    ({"waf_api_max_body_bytes": 0}, "environments.prod.waf_api_max_body_bytes"),
+    ({"waf_api_max_body_bytes": 16385}, "environments.prod.waf_api_max_body_bytes"),
+    ({"waf_web_acl_name": ""}, "environments.prod.waf_web_acl_name"),
+    ({"waf_web_acl_name": "has space"}, "environments.prod.waf_web_acl_name"),
+    ({"waf_web_acl_name": "dotted.name"}, "environments.prod.waf_web_acl_name"),
+    ({"waf_web_acl_name": "edge\n"}, "environments.prod.waf_web_acl_name"),
+    ({"waf_web_acl_name": "\u00e9dge"}, "environments.prod.waf_web_acl_name"),
+    ({"waf_web_acl_name": "a" * 129}, "environments.prod.waf_web_acl_name"),
+    ({"origin_secret_rotation_days": 0}, "environments.prod.origin_secret_rotation_days"),
+    ({"origin_secret_rotation_days": 366}, "environments.prod.origin_secret_rotation_days"),
+])
+def test_bad_front_door_values_name_the_setting(context: dict[str, Any], override: dict[str, Any],
+                                                setting: str) -> None:
+    # Given one wrong value / When the environment is loaded / Then the error starts with its path
+    with pytest.raises(ConfigError, match=rf"^{re.escape(setting)}\b"):
+        environment_from_context(_with(context, "prod", **override), "prod")

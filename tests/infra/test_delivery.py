@@ -25,13 +25,25 @@ def _distribution(synth: Synthesized, env: str) -> dict[str, Any]:
     return next(iter(resources.values()))["Properties"]["DistributionConfig"]
 
 
+def _behaviour(config: dict[str, Any], pattern: str) -> dict[str, Any]:
+    (behaviour,) = [b for b in config["CacheBehaviors"] if b["PathPattern"] == pattern]
+    return behaviour
+
+
+def _file_behaviours(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The behaviours that serve files (the default and public/*); api/* is the front door's."""
+    return [config["DefaultCacheBehavior"], _behaviour(config, "public/*")]
+
+
 def test_one_s3_origin_with_origin_access_control_shared_by_all_behaviours(app: Synthesized) -> None:
     config = _distribution(app, "prod")
-    (origin,) = config["Origins"]
+    (origin,) = [o for o in config["Origins"] if "S3OriginConfig" in o]
     assert "OriginAccessControlId" in origin
     assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
-    behaviours = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]
-    assert {b["TargetOriginId"] for b in behaviours} == {origin["Id"]}
+    assert {b["TargetOriginId"] for b in _file_behaviours(config)} == {origin["Id"]}
+    # The only other origin is the API's (tests/infra/test_front_door.py), and it carries no OAC
+    assert [o["Id"] for o in config["Origins"] if o is not origin] == ["api"]
+    assert {b["PathPattern"] for b in config["CacheBehaviors"]} == {"public/*", "api/*"}
     app.template("prod", "FileStore").resource_count_is("AWS::CloudFront::OriginAccessControl", 1)
     app.template("prod", "FileStore").has_resource_properties("AWS::CloudFront::OriginAccessControl", {
         "OriginAccessControlConfig": {"OriginAccessControlOriginType": "s3", "SigningBehavior": "always",
@@ -44,8 +56,7 @@ def test_default_behaviour_requires_the_key_group_and_public_does_not(app: Synth
         config = _distribution(app, env)
         default = config["DefaultCacheBehavior"]
         assert len(default["TrustedKeyGroups"]) == 1
-        (public,) = config["CacheBehaviors"]
-        assert public["PathPattern"] == "public/*"
+        public = _behaviour(config, "public/*")
         assert "TrustedKeyGroups" not in public
         assert "TrustedSigners" not in public and "TrustedSigners" not in default
         for behaviour in (default, public):
@@ -62,8 +73,7 @@ def test_cache_key_has_no_query_string_so_signed_urls_share_the_cache(app: Synth
         }},
     })
     config = _distribution(app, "prod")
-    policies = {config["DefaultCacheBehavior"]["CachePolicyId"]["Ref"],
-                config["CacheBehaviors"][0]["CachePolicyId"]["Ref"]}
+    policies = {behaviour["CachePolicyId"]["Ref"] for behaviour in _file_behaviours(config)}
     assert len(policies) == 1
 
 
@@ -80,7 +90,7 @@ def test_security_headers_on_both_behaviours(app: Synthesized) -> None:
     })
     config = _distribution(app, "prod")
     assert "ResponseHeadersPolicyId" in config["DefaultCacheBehavior"]
-    default, public = config["DefaultCacheBehavior"], config["CacheBehaviors"][0]
+    default, public = _file_behaviours(config)
     assert default["ResponseHeadersPolicyId"] == public["ResponseHeadersPolicyId"]
 
 
@@ -91,9 +101,12 @@ def test_http2_and_3_standard_logging_waf_and_price_class(app: Synthesized) -> N
     assert config["Logging"]["IncludeCookies"] is False
     assert config["PriceClass"] == "PriceClass_All"
     assert "WebACLId" in config
-    # The WebACL ARN comes from us-east-1 through CDK's cross-region references, not a copied ARN.
-    reference = config["WebACLId"]["Fn::GetStackOutput"]
-    assert reference["Region"] == "us-east-1" and reference["StackName"] == "FilegateProdEdgeSecurity"
+    # The WebACL ARN is read from the edge stack's SSM parameter in us-east-1 at deploy time (never a
+    # copied ARN, never a cross-region export: tests/infra/test_front_door.py)
+    reader, attribute = config["WebACLId"]["Fn::GetAtt"]
+    store = app.template_json("prod", "FileStore")
+    assert store["Resources"][reader]["Type"] == "Custom::EdgeReference" and attribute == "Parameter.Value"
+    assert '"/filegate-prod/edge/web-acl-arn"' in store["Resources"][reader]["Properties"]["Create"]
     assert _distribution(app, "dev")["PriceClass"] == "PriceClass_100"
 
 

@@ -106,7 +106,8 @@ def test_every_route_has_its_authorization_and_its_function(deployment: tuple[Sy
 
 def test_cors_allows_get_post_delete_for_the_configured_origins_only(app: Synthesized) -> None:
     for env in ("dev", "prod"):
-        (api,) = _resources(app.template_json(env, "FileApi"), "AWS::ApiGatewayV2::Api").values()
+        # The HTTP API is the file store stack's (docs/front-door.md); the routes are the API stack's.
+        (api,) = _resources(app.template_json(env, "FileStore"), "AWS::ApiGatewayV2::Api").values()
         cors = api["Properties"]["CorsConfiguration"]
         assert set(cors["AllowMethods"]) == {"GET", "POST", "DELETE", "OPTIONS"}
         assert cors["AllowOrigins"] == list(app.environments[env].config.frontend_origins)
@@ -114,7 +115,7 @@ def test_cors_allows_get_post_delete_for_the_configured_origins_only(app: Synthe
 
 def test_the_stage_throttles_and_logs_every_route(app: Synthesized) -> None:
     # Stage-wide settings: no route (new ones included) has an override that lifts the throttle.
-    (stage,) = _resources(app.template_json("prod", "FileApi"), "AWS::ApiGatewayV2::Stage").values()
+    (stage,) = _resources(app.template_json("prod", "FileStore"), "AWS::ApiGatewayV2::Stage").values()
     assert "RouteSettings" not in stage["Properties"]
     assert stage["Properties"]["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
     assert stage["Properties"]["AccessLogSettings"]["DestinationArn"]
@@ -135,8 +136,8 @@ def test_the_signed_behaviour_runs_the_revocation_function_and_public_does_not(
     assert default["FunctionAssociations"] == [
         {"EventType": "viewer-request", "FunctionARN": {"Fn::GetAtt": [function_id, "FunctionARN"]}}]
     # And public/* runs no function (it has no issued URLs; deleted public files are invalidated)
-    (public,) = config["CacheBehaviors"]
-    assert public["PathPattern"] == "public/*" and "TrustedKeyGroups" not in public
+    (public,) = [behaviour for behaviour in config["CacheBehaviors"] if behaviour["PathPattern"] == "public/*"]
+    assert "TrustedKeyGroups" not in public
     assert "FunctionAssociations" not in public and "LambdaFunctionAssociations" not in public
 
 
@@ -418,6 +419,19 @@ def _named(api: Api, role_id: str) -> tuple[dict[str, dict[str, Any]], set[str]]
     return named, unnamed
 
 
+def _store_output(synth: Synthesized, env: str, prefix: str, *, attribute: str | None = None) -> str:
+    """How the evaluator renders the API stack's reference to a file store resource (its logical id
+    starts with ``prefix``): the store's output that publishes its Ref (or ``attribute``)."""
+    stack = synth.environments[env].store.stack_name
+    store = synth.template_json(env, "FileStore")
+    (logical_id,) = [k for k in store["Resources"] if k.startswith(prefix) and k[len(prefix):].isalnum()
+                     and len(k) == len(prefix) + 8]
+    value = {"Fn::GetAtt": [logical_id, attribute]} if attribute else {"Ref": logical_id}
+    (output,) = [name for name, output in store["Outputs"].items() if output["Value"] == value
+                 and name.startswith("PublishOutput")]
+    return f"output:{stack}:{output}"
+
+
 def _assert_exactly(named: dict[str, dict[str, Any]], expected: dict[str, tuple[set[str], list[str]]],
                     role: str) -> None:
     assert set(named) == set(expected), (role, set(named) ^ set(expected))
@@ -466,10 +480,19 @@ def test_each_lifecycle_role_holds_exactly_its_grants(deployment: tuple[Synthesi
         "SendErasureSteps": ({"sqs:SendMessage"}, [queue_arn]),
         "EncryptErasureStepsThroughSqs": ({"kms:GenerateDataKey", "kms:Decrypt"}, [queue_key]),
     }
+    # Every user route's function reads the origin secret (docs/front-door.md): its ARN and its key,
+    # from the file store stack by reference.
+    origin_secret = {
+        "ReadTheOriginSecret": (
+            {"secretsmanager:GetSecretValue"}, [_store_output(synth, env, "FrontDoorOriginSecret")]),
+        "DecryptTheOriginSecretThroughSecretsManager": (
+            {"kms:Decrypt"}, [_store_output(synth, env, "FrontDoorOriginSecretKey", attribute="Arn")]),
+    }
     expected = {
         config.deletions_role_name: {
-            **shared, "ReadAndTombstoneFileRecords": ({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
-                                                     [files_table])},
+            **shared, **origin_secret,
+            "ReadAndTombstoneFileRecords": ({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+                                            [files_table])},
         config.erasure_worker_role_name: {
             **shared,
             "ReadAndRemoveFileRecords": ({"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"},
@@ -509,7 +532,8 @@ def test_each_lifecycle_role_holds_exactly_its_grants(deployment: tuple[Synthesi
                      if r["Properties"]["Name"] == config.cursor_secret_name)
     secret_key = api.arn("LifecycleCursorSecretKey", "AWS::KMS::Key")
     assert set(files_named) == {"ReadFileRecords", "UseTheRecordsKeyThroughDynamoDB", "ListFileRecords",
-                                "ReadTheCursorSecret", "DecryptTheCursorSecretThroughSecretsManager"}
+                                "ReadTheCursorSecret", "DecryptTheCursorSecretThroughSecretsManager",
+                                *origin_secret}
     assert _as_list(files_named["ListFileRecords"]["Action"]) == ["dynamodb:Query"]
     assert sorted(files_named["ListFileRecords"]["Resource"]) == sorted(indexes)
     assert _as_list(files_named["ReadTheCursorSecret"]["Action"]) == ["secretsmanager:GetSecretValue"]
@@ -527,14 +551,15 @@ def test_each_lifecycle_role_holds_exactly_its_grants(deployment: tuple[Synthesi
     assert _as_list(upload_named["CountAnOwnersRecordsForQuotas"]["Action"]) == ["dynamodb:Query"]
     assert sorted(upload_named["CountAnOwnersRecordsForQuotas"]["Resource"]) == sorted(indexes)
 
-    # Nobody else holds a lifecycle action
+    # Nobody else holds a lifecycle action (the origin secret's readers: tests/infra/test_front_door.py)
     lifecycle_actions = re.compile(r"^(cloudfront-keyvaluestore:|cloudfront:CreateInvalidation|s3:Delete|"
                                    r"s3:ListBucketVersions|secretsmanager:GetSecretValue)")
     holders = {config.deletions_role_name, config.erasure_worker_role_name}
     for role_id, role in _resources(api.template, "AWS::IAM::Role").items():
         if role["Properties"].get("RoleName") in holders:
             continue
-        actions = {a for s in api.statements(role_id) for a in _as_list(s["Action"])}
+        actions = {a for s in api.statements(role_id) if s.get("Sid") not in origin_secret
+                   for a in _as_list(s["Action"])}
         granted = {a for a in actions if lifecycle_actions.match(a)}
         if role_id == api.role_id(handler=REVOCATION_EXPIRY):
             assert granted == {"cloudfront-keyvaluestore:DescribeKeyValueStore", "cloudfront-keyvaluestore:ListKeys",

@@ -4,7 +4,8 @@ The ``aws`` fixture builds, inside moto, what the stacks build for real: a versi
 the files table (with the sweep's sparse ``pending`` index, keys only), the idempotency table,
 the product's event bus, plus a test-only rule sending everything on that bus to a queue
 (``published_events`` reads it), and for the lifecycle (docs/lifecycle.md) the erasures table,
-the erasure queue, the cursor secret and a CloudFront distribution. The edge's revocation store
+the erasure queue, the cursor secret, the origin-verify secret (docs/front-door.md) and a
+CloudFront distribution. The edge's revocation store
 is ``FakeRevocations`` (in memory), passed in where the lifecycle adapters are built
 (``lifecycle_wiring.make_revocations``). Records are written straight to DynamoDB by ``put_record``,
 in the layout docs/verification.md gives, independently of the code under test.
@@ -57,6 +58,11 @@ CURSOR_KEY = "k" * 40
 REVOCATION_STORE_ARN = "arn:aws:cloudfront::123456789012:key-value-store/537baf2d-ab71-4bb4-8d56-5bdc8bc4d0c3"
 #: The moto distribution's id (set by the ``aws`` fixture; any valid id before it runs).
 DISTRIBUTION = {"id": "E2TESTDISTRIBUTION"}
+#: The origin-verify secret and its value (64 alphanumerics, as rotation makes them): every user
+#: route's event carries it in ``x-origin-verify``, as CloudFront adds it.
+ORIGIN_SECRET = "filegate-test-origin-verify"
+ORIGIN_VALUE = "Zq4r7TnW2xKpB9sLmV3cHdF8gJ6yQeA1uRtYo5iPzXbNw0kMlCaSvEhGjU4DfIr2"
+API_STAGE = "api"
 BACKEND_ARN = "arn:aws:iam::123456789012:role/rails-app"
 #: How API Gateway reports a call signed with that role's session credentials.
 BACKEND_SESSION_ARN = "arn:aws:sts::123456789012:assumed-role/rails-app/i-0abc123"
@@ -94,10 +100,26 @@ def seed_rules() -> list[dict[str, Any]]:
     return json.loads(json.dumps(SEED_RULES))
 
 
+#: Path segments after which the next one is a path parameter, and the parameter's name.
+_PATH_PARAMETERS = {"files": "{file_id}", "erasures": "{erasure_id}"}
+
+
+def route_key(method: str, path: str) -> str:
+    """The HTTP API's ``routeKey`` for a request path (``GET /files/abc`` -> ``GET /files/{file_id}``)."""
+    parts = path.split("/")
+    for index in range(1, len(parts)):
+        if parts[index - 1] in _PATH_PARAMETERS and parts[index]:
+            parts[index] = _PATH_PARAMETERS[parts[index - 1]]
+    return f"{method} {'/'.join(parts)}"
+
+
 def api_event(path: str, body: Any = None, *, claims: dict[str, Any] | None = None, iam_arn: str | None = None,
               headers: dict[str, str] | None = None, raw_body: str | None = None, base64_body: bool = False,
-              source_ip: str = "198.51.100.7", method: str = "POST") -> dict[str, Any]:
-    """An HTTP API (payload v2) event as API Gateway hands it to the Lambda."""
+              source_ip: str = "198.51.100.7", method: str = "POST", origin: str | None = ORIGIN_VALUE,
+              stage: str = API_STAGE) -> dict[str, Any]:
+    """An HTTP API (payload v2) event as API Gateway hands it to the Lambda, on stage ``api``
+    (``rawPath`` starts ``/api``; ``path`` is the route's). A user route's request came through
+    CloudFront, which adds ``x-origin-verify: origin`` (``origin=None``: a direct call)."""
     authorizer: dict[str, Any] = {}
     if claims is not None:
         authorizer["jwt"] = {"claims": claims, "scopes": ["filegate/files"]}
@@ -106,15 +128,19 @@ def api_event(path: str, body: Any = None, *, claims: dict[str, Any] | None = No
     text = raw_body if raw_body is not None else (json.dumps(body) if body is not None else None)
     if text is not None and base64_body:
         text = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    raw_path = path if stage == "$default" else f"/{stage}{path}"
+    key = route_key(method, path)
+    origin_header = {"x-origin-verify": origin} if origin is not None and not path.startswith("/backend/") else {}
     return {
-        "version": "2.0", "routeKey": f"{method} {path}", "rawPath": path, "rawQueryString": "",
+        "version": "2.0", "routeKey": key, "rawPath": raw_path, "rawQueryString": "",
         "headers": {"content-type": "application/json", "authorization": "Bearer secret-token-value",
-                    **(headers or {})},
+                    **origin_header, **(headers or {})},
         "requestContext": {
-            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
+            "accountId": "123456789012", "apiId": "a1b2c3d4e5", "domainName": "a1b2c3d4e5.execute-api.example.com",
+            "domainPrefix": "a1b2c3d4e5",
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
                      "userAgent": "pytest"},
-            "requestId": "req-abc-123", "routeKey": f"{method} {path}", "stage": "$default",
+            "requestId": "req-abc-123", "routeKey": key, "stage": stage,
             "time": "29/Nov/2026:04:00:00 +0000", "timeEpoch": 1795924800000,
             **({"authorizer": authorizer} if authorizer else {}),
         },
@@ -216,6 +242,7 @@ def filegate_env(*, kms_key_id: str | None = None, secret_name: str | None = Non
         "FILEGATE_FILES_TABLE": FILES_TABLE,
         # Off by default (IPv4-only conditions); these tests exercise the custom-policy paths.
         "FILEGATE_ALLOW_IP_RESTRICTION": "true",
+        "FILEGATE_ORIGIN_SECRET": ORIGIN_SECRET,
         **lifecycle_env(),
     }
     env.update(overrides)
@@ -252,7 +279,9 @@ def create_verification_resources() -> None:
                   idempotency_table=IDEMPOTENCY_TABLE, erasures_table=ERASURES_TABLE)
     sqs = boto3.client("sqs", region_name=REGION)
     sqs.create_queue(QueueName=ERASURE_QUEUE)
-    boto3.client("secretsmanager", region_name=REGION).create_secret(Name=CURSOR_SECRET, SecretString=CURSOR_KEY)
+    secretsmanager = boto3.client("secretsmanager", region_name=REGION)
+    secretsmanager.create_secret(Name=CURSOR_SECRET, SecretString=CURSOR_KEY)
+    secretsmanager.create_secret(Name=ORIGIN_SECRET, SecretString=ORIGIN_VALUE)
     DISTRIBUTION["id"] = create_distribution()
     queue_url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

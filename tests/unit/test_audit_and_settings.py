@@ -33,8 +33,10 @@ from filegate.settings import (
     HANDLER_SETTINGS,
     LIFECYCLE_ENVIRONMENT,
     MINTING_ENVIRONMENT,
+    ORIGIN_ROTATION_ENVIRONMENT,
     VERIFIER_ENVIRONMENT,
     LifecycleSettings,
+    OriginRotationSettings,
     Settings,
     SettingsError,
     VerifierSettings,
@@ -45,7 +47,9 @@ CV_KEY = "private/users/alice/cv/0123456789abcdef0123456789abcdef.pdf"
 AUDIT_FIELDS = {"event", "action", "channel", "route", "status", "code", "reason", "rule", "key", "expires_at",
                 "ip_range", "starts_at", "sub", "org_id", "groups", "principal", "source_ip", "request_id",
                 # docs/lifecycle.md: added beside the others, null when not applicable
-                "file_id", "owner_sub", "owner_org_id", "viewer_sub", "viewer_org_id", "grant_reason", "erasure_id"}
+                "file_id", "owner_sub", "owner_org_id", "viewer_sub", "viewer_org_id", "grant_reason", "erasure_id",
+                # docs/front-door.md: behind CloudFront source_ip is the edge's, so the viewer's chain too
+                "forwarded_for"}
 
 
 @pytest.fixture
@@ -262,7 +266,8 @@ def test_import_graphs_stay_minimal(module: str, signer: str, crypto: bool) -> N
            "FILEGATE_BUCKET": "bucket", "FILEGATE_RULES": json.dumps(SEED_RULES),
            "FILEGATE_DOWNLOAD_BASE_URL": "https://d1.cloudfront.net", "FILEGATE_SIGNER": signer,
            "FILEGATE_SIGNING_SLOTS": json.dumps({"a": {"public_key_id": "K1", "kms_key_id": "k", "secret_name": "s"}}),
-           "FILEGATE_ACTIVE_SLOT": "a", "FILEGATE_FILES_TABLE": "files", **lifecycle_env()}
+           "FILEGATE_ACTIVE_SLOT": "a", "FILEGATE_FILES_TABLE": "files", "FILEGATE_ORIGIN_SECRET": "origin",
+           **lifecycle_env()}
     code = f"import sys, {module}; print(any(m.startswith('cryptography') for m in sys.modules))"
     # When the handler module is imported / Then cryptography comes along only for the secret signer
     output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
@@ -296,12 +301,16 @@ def test_bad_verifier_settings_name_the_variable(change: dict[str, str | None], 
 def test_every_handler_reads_a_known_model_and_every_name_is_listed() -> None:
     # Then each model reads exactly its own mapping, and ENVIRONMENT is their union
     assert set(ENVIRONMENT.values()) == (set(MINTING_ENVIRONMENT.values()) | set(VERIFIER_ENVIRONMENT.values())
-                                         | set(LIFECYCLE_ENVIRONMENT.values()))
+                                         | set(LIFECYCLE_ENVIRONMENT.values())
+                                         | set(ORIGIN_ROTATION_ENVIRONMENT.values()))
     assert Settings.ENVIRONMENT is MINTING_ENVIRONMENT and VerifierSettings.ENVIRONMENT is VERIFIER_ENVIRONMENT
     assert LifecycleSettings.ENVIRONMENT is LIFECYCLE_ENVIRONMENT
-    for model in (Settings, VerifierSettings, LifecycleSettings):
+    assert OriginRotationSettings.ENVIRONMENT is ORIGIN_ROTATION_ENVIRONMENT
+    for model in (Settings, VerifierSettings, LifecycleSettings, OriginRotationSettings):
         assert set(model.ENVIRONMENT) == set(model.model_fields) - {"region"}
-    assert {HANDLER_SETTINGS[name] for name in HANDLER_SETTINGS} == {Settings, VerifierSettings, LifecycleSettings}
+    assert {HANDLER_SETTINGS[name] for name in HANDLER_SETTINGS} == {Settings, VerifierSettings, LifecycleSettings,
+                                                                     OriginRotationSettings}
     assert HANDLER_SETTINGS["filegate.handlers.verifier.handler"] is VerifierSettings
+    assert HANDLER_SETTINGS["filegate.handlers.origin_rotation.handler"] is OriginRotationSettings
     for name in ("files", "deletions", "erasure_worker", "revocation_expiry"):
         assert HANDLER_SETTINGS[f"filegate.handlers.{name}.handler"] is LifecycleSettings

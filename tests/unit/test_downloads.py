@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -133,17 +134,76 @@ def test_cookies_for_an_owned_prefix(configure: Any, frozen_clock: float, varian
     policy = verify_cookies(result["cookies"], public_key)
     assert policy == {"Statement": [{"Resource": f"{BASE_URL}/private/users/alice/*",
                                      "Condition": {"DateLessThan": {"AWS:EpochTime": result["expires_at"]}}}]}
-    assert response["cookies"] == []  # no cookie domain configured: values only
+    assert len(response["cookies"]) == 4  # and, the same values, as Set-Cookie (below)
+
+
+def parsed_set_cookies(response: dict[str, Any]) -> dict[str, tuple[str, dict[str, str | None]]]:
+    """Each ``Set-Cookie`` of the HTTP API response's ``cookies`` list: name -> (value, attributes),
+    attribute names lower-cased, flags mapped to None (RFC 6265 section 5.2, by hand)."""
+    found: dict[str, tuple[str, dict[str, str | None]]] = {}
+    for header in response["cookies"]:
+        pair, *attributes = [part.strip() for part in header.split(";")]
+        name, _, value = pair.partition("=")
+        parsed: dict[str, str | None] = {}
+        for attribute in attributes:
+            key, equals, attribute_value = attribute.partition("=")
+            parsed[key.lower()] = attribute_value if equals else None
+        assert name not in found, f"{name} set twice"
+        found[name] = (value, parsed)
+    return found
+
+
+def test_cookies_are_set_host_only_for_the_same_origin(minting: Minting, frozen_clock: float) -> None:
+    # Given no cookie domain (the front door: the API and the files share the files domain)
+    # When cookies are minted for an owned prefix
+    response = minting.download(api_event("/downloads/cookies", {"prefix": "private/users/alice/"},
+                                          claims=careers("alice")))
+    assert response["statusCode"] == 200, response["body"]
+    # Then each of the four is one Set-Cookie, with the body's value, for the prefix's path,
+    # host-only (no Domain), a session cookie (no Expires, no Max-Age), Secure, HttpOnly, Lax
+    cookies = parsed_set_cookies(response)
+    assert {name: value for name, (value, _) in cookies.items()} == body(response)["cookies"]
+    assert set(cookies) == {"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id",
+                            "CloudFront-Hash-Algorithm"}
+    for _, attributes in cookies.values():
+        assert attributes == {"path": "/private/users/alice/", "secure": None, "httponly": None, "samesite": "Lax"}
+
+
+def test_cookie_paths_are_the_prefix_as_a_browser_requests_it(minting: Minting, frozen_clock: float) -> None:
+    # Given a subject with characters a URL path escapes
+    response = minting.download(api_event("/downloads/cookies", {"prefix": "private/users/auth0|42/"},
+                                          claims=careers("auth0|42")))
+    assert response["statusCode"] == 200, response["body"]
+    # Then the Path is percent-encoded the way the signed resource (and so the browser's request) is
+    paths = {attributes["path"] for _, attributes in parsed_set_cookies(response).values()}
+    assert paths == {"/private/users/auth0%7C42/"}
+    assert body(response)["cookies"] and "/private/users/auth0%7C42/*" in json.dumps(
+        _policy(body(response)["cookies"]["CloudFront-Policy"]))
+
+
+def _policy(encoded: str) -> Any:
+    """A CloudFront-Policy cookie decoded (CloudFront's base64: ``-`` ``_`` ``~`` for ``+`` ``=`` ``/``)."""
+    return json.loads(base64.b64decode(encoded.replace("-", "+").replace("_", "=").replace("~", "/")))
 
 
 def test_cookies_set_cookie_headers_when_a_domain_is_configured(configure: Any, frozen_clock: float) -> None:
+    # Given a parent-domain setup (cookie_domain set)
     minting = configure(**filegate_env(kms_key_id=create_kms_key(), FILEGATE_COOKIE_DOMAIN="files.example.com"))
     response = minting.download(api_event("/downloads/cookies", {"prefix": "private/users/alice/"},
                                           claims=careers("alice")))
-    assert len(response["cookies"]) == 4
-    for cookie in response["cookies"]:
-        assert "Domain=files.example.com" in cookie and "Path=/private/users/alice/" in cookie
-        assert "Secure" in cookie and "HttpOnly" in cookie and "Expires" not in cookie
+    # Then the same four cookies name that domain, and nothing else changes
+    cookies = parsed_set_cookies(response)
+    assert len(cookies) == 4
+    for _, attributes in cookies.values():
+        assert attributes == {"path": "/private/users/alice/", "domain": "files.example.com", "secure": None,
+                              "httponly": None, "samesite": "Lax"}
+
+
+def test_refused_cookies_set_nothing(minting: Minting) -> None:
+    # Given a prefix the caller does not own / Then a 403 with no Set-Cookie at all
+    response = minting.download(api_event("/downloads/cookies", {"prefix": "private/users/bob/"},
+                                          claims=careers("alice")))
+    assert response["statusCode"] == 403 and not response.get("cookies")
 
 
 @pytest.mark.parametrize("prefix", ["private/users/", "private/users/mallory/", "public/marketing/", "private/"])

@@ -137,7 +137,8 @@ def test_minted_upload_keys_are_the_template_filled_with_the_callers_claims(
     assert 200 <= response["statusCode"] < 500
     hypothesis.event(f"status {response['statusCode']}")
     seed = RULES_BY_NAME.get(rule)
-    declared = content_type.strip().lower()
+    # the document's content_type pattern: ASCII, padded with spaces or tabs at most
+    declared = content_type.strip(" \t").lower() if content_type.isascii() else None
     expected_ok = (seed is not None and verified(claims) and "upload" in seed["actions"]
                    and in_a_group_of(claims, seed["groups"])
                    and all(usable(value) for value in claims_used(seed["key_template"], claims))

@@ -235,7 +235,9 @@ def test_inline_rule_sets_inline_disposition(configure: Any, seed_rules: list[di
 @pytest.mark.parametrize(("request_body", "claims", "status", "code"), [
     ({**CV, "size": 10 * 1024 * 1024 + 1}, careers("alice"), 413, "payload_too_large"),
     ({**CV, "content_type": "image/svg+xml"}, careers("alice"), 415, "unsupported_media_type"),
-    ({**CV, "content_type": "application/pdf; charset=utf-8"}, careers("alice"), 415, "unsupported_media_type"),
+    # parameters are outside the documented content_type pattern: refused as the document says
+    ({**CV, "content_type": "application/pdf; charset=utf-8"}, careers("alice"), 400, "invalid_request"),
+    ({**CV, "content_type": "application/x-unknown"}, careers("alice"), 415, "unsupported_media_type"),
     ({**CV, "content_type": "text/html"}, careers("alice"), 415, "unsupported_media_type"),
     ({**CV, "rule": "marketing"}, careers("alice"), 403, "not_allowed"),
     ({**CV, "rule": "nope"}, careers("alice"), 403, "not_allowed"),
@@ -255,6 +257,16 @@ def test_refusals(minting: Minting, request_body: dict[str, Any], claims: dict[s
     response = minting.upload(api_event("/uploads", request_body, claims=claims))
     assert response["statusCode"] == status, response["body"]
     assert body(response)["error"]["code"] == code
+
+
+@pytest.mark.parametrize("content_type", [" Application/PDF\t", "APPLICATION/PDF", "\tapplication/pdf  "])
+def test_content_types_in_any_case_with_spaces_or_tabs_around_are_the_type(minting: Minting,
+                                                                            content_type: str) -> None:
+    # Given a declared type in upper case, or padded (as the document's pattern allows)
+    response = minting.upload(api_event("/uploads", {**CV, "content_type": content_type}, claims=careers("alice")))
+    # Then it is the rule's type: minted, pinned to the canonical spelling
+    assert response["statusCode"] == 201, response["body"]
+    assert body(response)["fields"]["Content-Type"] == "application/pdf"
 
 
 @pytest.mark.parametrize(("raw", "base64_body"), [

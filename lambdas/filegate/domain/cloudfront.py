@@ -48,6 +48,12 @@ def resource_url(base_url: str, key: str) -> str:
     return f"{base_url}/{quote(key, safe='/-._~')}"
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: An IPv4 address, or a range with a prefix length: what a request's ``ip`` may be (the request
+#: model carries it; ``normalize_ip_range`` reads the result).
+IPV4_RANGE_PATTERN = rf"^{_OCTET}(?:\.{_OCTET}){{3}}(?:/(?:3[0-2]|[12]?[0-9]))?$"
+
+
 def normalize_ip_range(value: str) -> str:
     """An IPv4 address or CIDR range as CloudFront wants it (``a.b.c.d/n``); ValueError otherwise.
 

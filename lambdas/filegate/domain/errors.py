@@ -23,6 +23,13 @@ class ErrorCode(StrEnum):
     QUOTA_EXCEEDED = "quota_exceeded"
     TEMPORARILY_UNAVAILABLE = "temporarily_unavailable"
     INTERNAL_ERROR = "internal_error"
+    #: A user route called without CloudFront's origin header (docs/front-door.md).
+    ORIGIN_NOT_VERIFIED = "origin_not_verified"
+    # The WebACL's answers (``filegate.domain.front_door.WAF_RESPONSES``): listed so that the API's
+    # document names every code a client can see; the handlers never raise them.
+    REQUEST_BLOCKED = "request_blocked"
+    REQUEST_TOO_LARGE = "request_too_large"
+    RATE_LIMITED = "rate_limited"
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -38,6 +45,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.QUOTA_EXCEEDED: 409,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.TEMPORARILY_UNAVAILABLE: 503,
+    ErrorCode.ORIGIN_NOT_VERIFIED: 403,
+    ErrorCode.REQUEST_BLOCKED: 403,
+    ErrorCode.REQUEST_TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
 }
 
 #: Codes a client may retry unchanged (after a short back-off).
@@ -80,6 +91,8 @@ class Reason(StrEnum):
     NO_SUCH_ERASURE = "no_such_erasure"
     INVALID_SUBJECT = "invalid_subject"
     LIFECYCLE_UNAVAILABLE = "lifecycle_unavailable"
+    ORIGIN_NOT_VERIFIED = "origin_not_verified"
+    ORIGIN_CHECK_UNAVAILABLE = "origin_check_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 
@@ -117,6 +130,8 @@ _DEFAULT_CODE: dict[Reason, ErrorCode] = {
     Reason.NO_SUCH_ERASURE: ErrorCode.NOT_FOUND,
     Reason.INVALID_SUBJECT: ErrorCode.INVALID_REQUEST,
     Reason.LIFECYCLE_UNAVAILABLE: ErrorCode.TEMPORARILY_UNAVAILABLE,
+    Reason.ORIGIN_NOT_VERIFIED: ErrorCode.ORIGIN_NOT_VERIFIED,
+    Reason.ORIGIN_CHECK_UNAVAILABLE: ErrorCode.TEMPORARILY_UNAVAILABLE,
     Reason.INTERNAL_ERROR: ErrorCode.INTERNAL_ERROR,
 }
 

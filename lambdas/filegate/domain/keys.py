@@ -24,6 +24,19 @@ FILE_ID = re.compile(r"[0-9a-f]{32}")
 _FILE_NAME = re.compile(r"([0-9a-f]{32})\.([a-z0-9]{1,8})")
 #: What a key (or key prefix) sent by a client may contain at all; anything else is refused.
 KEY_CHARACTERS = re.compile(r"[A-Za-z0-9._~@+:|=/-]{1,1024}")
+MAX_KEY_CHARS = 1024
+_SEGMENT_CHARACTER = "[A-Za-z0-9._~@+:|=-]"
+_NOT_DOT = "[A-Za-z0-9_~@+:|=-]"
+#: One key segment that ``well_formed_key`` accepts (not empty, ``.`` or ``..``), as a regular
+#: expression without look-around, so that the OpenAPI document (ECMA-262), pydantic (Rust regex)
+#: and Python's ``re`` read it alike. The request models carry these patterns.
+SEGMENT_PATTERN = rf"(?:{_NOT_DOT}{_SEGMENT_CHARACTER}*|\.{_NOT_DOT}{_SEGMENT_CHARACTER}*|\.\.{_SEGMENT_CHARACTER}+)"
+#: ``well_formed_key`` (with at most ``MAX_KEY_CHARS`` characters).
+KEY_PATTERN = rf"^{SEGMENT_PATTERN}(?:/{SEGMENT_PATTERN})*$"
+#: ``well_formed_prefix``: well-formed segments, each followed by ``/``.
+PREFIX_PATTERN = rf"^(?:{SEGMENT_PATTERN}/)+$"
+#: ``usable_claim`` (with at most ``MAX_CLAIM_CHARS`` characters): a claim value is one segment.
+CLAIM_VALUE_PATTERN = rf"^{SEGMENT_PATTERN}$"
 MAX_FILENAME_CHARS = 120
 _FILENAME_REPLACE = re.compile(r'[/\\:*?"<>|]')
 _SPACES = re.compile(r"\s+")

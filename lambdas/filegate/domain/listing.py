@@ -35,6 +35,8 @@ MAX_CURSOR_LENGTH = 512
 #: ``f"{created_at:011d}#{file_id}"``.
 LISTED_AT = re.compile(r"[0-9]{11}#[0-9a-f]{32}")
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
+#: The shape of every cursor ``encode_cursor`` makes (the MAC is 16 bytes: 22 characters).
+CURSOR_PATTERN = rf"^{CURSOR_VERSION}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{{22}}$"
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,13 @@ class UploadPlan:
     filename: str
 
 
+#: What a request's ``content_type`` may look like at all (RFC 6838 names, optionally padded with
+#: spaces or tabs, any case); whether it is allowed is the rule's to say. ASCII only, so that
+#: ``normalize_content_type`` lowercases nothing into an ASCII type.
+CONTENT_TYPE_PATTERN = r"^[ \t]*[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}[ \t]*$"
+MAX_CONTENT_TYPE_CHARS = 255
+
+
 def normalize_content_type(value: str) -> str:
     """Compare MIME types case-insensitively; parameters (``; charset=``) are not accepted."""
     return value.strip().lower()

@@ -2,10 +2,16 @@
 
 Request flow: ``serve`` normalises the event (so that no body or header a client can send
 reaches Powertools in a shape it would answer with a 5xx), records the request's audit
-context, and resolves. Routes raise ``Refusal`` (domain), ``SignerUnavailable``,
-``FilesTableUnavailable`` or a ``LifecycleUnavailable`` (adapters);
-the exception handlers here turn them into ``{"error": {"code", "message"}}`` responses, and
-write exactly one audit record and one metric per request, mint or refusal.
+context, checks the front door (docs/front-door.md: a user route needs CloudFront's
+``x-origin-verify`` header, compared with the origin secret's accepted values before the body
+is parsed; 403 ``origin_not_verified`` otherwise) and resolves. The stage (``api``) is never
+part of a path this module looks at: the channel comes from ``requestContext.routeKey``, the
+action and the audited route from the stage-stripped path, as Powertools routes.
+
+Routes raise ``Refusal`` (domain), ``SignerUnavailable``, ``FilesTableUnavailable`` or a
+``LifecycleUnavailable`` (adapters); the exception handlers here turn them into
+``{"error": {"code", "message"}}`` responses, and write exactly one audit record and one metric
+per request, mint or refusal.
 
 The query string reaches no route through Powertools: ``serve`` parses ``rawQueryString``
 itself (strictly: UTF-8, no repeated name) and routes read the result with ``query(...)``,
@@ -24,7 +30,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import partial
 from http import HTTPStatus
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Tracer
@@ -37,9 +43,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from filegate.adapters.files_table import FilesTableUnavailable
+from filegate.adapters.origin_secret import OriginSecretUnavailable
 from filegate.adapters.signer import SignerUnavailable
 from filegate.adapters.unavailable import LifecycleUnavailable
 from filegate.domain.errors import HTTP_STATUS, ErrorCode, Reason, Refusal
+from filegate.domain.front_door import ORIGIN_VERIFY_HEADER
 from filegate.domain.groups import GroupsClaim, groups_from_claim
 from filegate.domain.identity import Identity
 from filegate.domain.principals import principal_allowed
@@ -59,6 +67,15 @@ Channel = Literal["user", "backend"]
 JSON_HEADERS = {"Cache-Control": "no-store", "Content-Type": "application/json"}
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _MAX_AUDIT_TEXT = 256
+#: A ``routeKey`` as API Gateway writes it: ``POST /backend/uploads``, ``GET /files/{file_id}``.
+_ROUTE_KEY = re.compile(r"^[A-Z]{3,7} (/[^\s]*)$")
+BACKEND_PREFIX = "/backend/"
+
+
+class OriginVerifier(Protocol):
+    """What the front door check needs (``filegate.adapters.origin_secret.OriginSecret``)."""
+
+    def accepts(self, presented: str | None) -> bool: ...
 
 
 @dataclass
@@ -70,6 +87,8 @@ class RequestAudit:
     route: str
     source_ip: str | None
     request_id: str | None
+    #: ``x-forwarded-for`` as received (behind CloudFront ``source_ip`` is the edge's address).
+    forwarded_for: str | None = None
     principal: str | None = None
     identity: Identity | None = None
     rule: str | None = None
@@ -258,6 +277,7 @@ def write_audit(status: int, *, reason: Reason | None = None, code: ErrorCode | 
         "groups": sorted(_clean(group) or "" for group in identity.groups)[:50] if identity else None,
         "principal": _clean(identity.principal if identity and identity.principal else audit.principal),
         "source_ip": audit.source_ip,
+        "forwarded_for": audit.forwarded_for,
         "request_id": audit.request_id,
         "file_id": audit.file_id,
         "owner_sub": _clean(audit.owner_sub),
@@ -423,14 +443,43 @@ def _normalised_body(event: dict[str, Any]) -> str:
         return _INVALID_JSON
 
 
+def route_path(event: dict[str, Any]) -> str | None:
+    """The path of the event's ``requestContext.routeKey`` (``/backend/uploads``,
+    ``/files/{file_id}``), or None when it is missing or not of that shape."""
+    route_key = _mapping(event, "requestContext").get("routeKey")
+    matched = _ROUTE_KEY.match(route_key) if isinstance(route_key, str) else None
+    return matched.group(1) if matched else None
+
+
+def channel_of(event: dict[str, Any]) -> Channel:
+    """``backend`` only for a route key under ``/backend/``; anything else, no route key
+    included, is a user route (so that an odd event is checked at the front door: fail closed)."""
+    path = route_path(event)
+    backend = path is not None and path.startswith(BACKEND_PREFIX)
+    # The resolver routes on the path: both must say backend (API Gateway's events always agree).
+    return "backend" if backend and stage_stripped_path(event).startswith(BACKEND_PREFIX) else "user"
+
+
+def stage_stripped_path(event: dict[str, Any]) -> str:
+    """The request's path without the stage (``/api/files/x`` -> ``/files/x``), as Powertools routes."""
+    http = _mapping(event, "requestContext", "http")
+    path = event.get("rawPath") if isinstance(event.get("rawPath"), str) else http.get("path")
+    path = path if isinstance(path, str) and path else "/"
+    stage = _mapping(event, "requestContext").get("stage")
+    if isinstance(stage, str) and stage and stage != "$default":
+        prefix = "/" + stage
+        if path == prefix or path.startswith(prefix + "/"):
+            path = path[len(prefix):] or "/"
+    return path
+
+
 def _route(event: dict[str, Any]) -> tuple[str, AuditAction | None, Channel]:
     http = _mapping(event, "requestContext", "http")
     method = http.get("method") if isinstance(http.get("method"), str) else "?"
-    path = event.get("rawPath") if isinstance(event.get("rawPath"), str) else http.get("path")
-    path = path if isinstance(path, str) else "/"
-    channel: Channel = "backend" if path.startswith("/backend/") else "user"
+    path = stage_stripped_path(event)
+    channel = channel_of(event)
     action: AuditAction | None = None
-    trimmed = path.rstrip("/")
+    trimmed = (route_path(event) or path).rstrip("/")
     parts = trimmed.split("/")
     if trimmed.endswith("/downloads/cookies"):
         action = "cookies"
@@ -449,6 +498,32 @@ def _route(event: dict[str, Any]) -> tuple[str, AuditAction | None, Channel]:
     return f"{method} {_clean(path)}", action, channel
 
 
+def _forwarded_for(headers: dict[str, str]) -> str | None:
+    """``x-forwarded-for`` as received (unprintable characters replaced), at most 256 characters."""
+    value = headers.get("x-forwarded-for")
+    if value is None:
+        return None
+    cleaned = _PRINTABLE.sub("?", value)
+    return cleaned[:_MAX_AUDIT_TEXT]
+
+
+def _origin_refusal(presented: str | None, origin: Callable[[], OriginVerifier]) -> Response[Any] | None:
+    """The answer for a user route whose ``x-origin-verify`` is not an accepted value (403), or
+    whose check cannot be made (503); None when it passes. The value itself goes nowhere."""
+    try:
+        accepted = origin().accepts(presented)
+    except OriginSecretUnavailable as error:
+        logger.error("origin secret unavailable", extra={"dependency_error": str(error)})
+        return error_response(ErrorCode.TEMPORARILY_UNAVAILABLE, "the API is temporarily unavailable; retry shortly",
+                              reason=Reason.ORIGIN_CHECK_UNAVAILABLE)
+    except Exception as error:  # settings or client construction failed: no way to check, so refuse
+        return _on_unexpected(error)
+    if accepted:
+        return None
+    return error_response(ErrorCode.ORIGIN_NOT_VERIFIED, "this route is served only through the API's front door",
+                          reason=Reason.ORIGIN_NOT_VERIFIED)
+
+
 def _backend_refusal(event: dict[str, Any], backend_principals: Callable[[], Sequence[str]]) -> Refusal | None:
     """The 403 for a ``/backend/`` caller that is not listed, decided before the body is read."""
     try:
@@ -462,22 +537,37 @@ def _backend_refusal(event: dict[str, Any], backend_principals: Callable[[], Seq
     return None
 
 
+def _build(response: Response[Any], event: dict[str, Any]) -> dict[str, Any]:
+    builder: ResponseBuilder[APIGatewayProxyEventV2] = ResponseBuilder(
+        response, serializer=partial(json.dumps, separators=(",", ":")))
+    return builder.build(APIGatewayProxyEventV2(event))
+
+
 def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
-          backend_principals: Callable[[], Sequence[str]] | None = None) -> dict[str, Any]:
-    """Normalise the event, set up the audit context, resolve.
+          backend_principals: Callable[[], Sequence[str]] | None = None,
+          origin: Callable[[], OriginVerifier] | None = None) -> dict[str, Any]:
+    """Normalise the event, set up the audit context, check the front door, resolve.
 
     ``backend_principals`` gives the IAM roles allowed on ``/backend/`` routes: an unlisted
     caller is refused here, before its body is even validated (the routes check again).
+    ``origin`` gives the origin secret's verifier: every user route's ``x-origin-verify`` must
+    be one of its values (None only where no user route is served).
     """
     if not isinstance(event, dict):
         event = {}
     headers = event.get("headers") if isinstance(event.get("headers"), dict) else {}
-    headers = {name: value for name, value in headers.items()
+    headers = {name.lower(): value for name, value in headers.items()
                if isinstance(name, str) and isinstance(value, str) and name.lower() != "content-type"}
+    # Read once, then dropped: no route, log line or trace ever sees the value.
+    presented = headers.pop(ORIGIN_VERIFY_HEADER, None)
     headers["content-type"] = "application/json"  # the API speaks JSON whatever the client declared
-    parsed_query = _parsed_query(event)
-    event = {**event, "headers": headers, "body": _normalised_body(event), "isBase64Encoded": False,
+    raw_event = event
+    # The body and the query are parsed only once the front door is checked (below): a caller that
+    # bypasses CloudFront's body limit must not make a function parse megabytes to hear 403.
+    event = {**event, "headers": headers, "body": None, "isBase64Encoded": False,
              "queryStringParameters": None, "rawQueryString": "", "cookies": None}
+    if not isinstance(event.get("requestContext"), dict):
+        event["requestContext"] = {}
     route, action, channel = _route(event)
     method = _mapping(event, "requestContext", "http").get("method")
     request_context = _mapping(event, "requestContext")
@@ -486,6 +576,7 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
     audit = RequestAudit(action=action, channel=channel, route=route,
                          source_ip=source_ip if isinstance(source_ip, str) else None,
                          request_id=request_id if isinstance(request_id, str) else None,
+                         forwarded_for=_forwarded_for(headers),
                          method=method if isinstance(method, str) else "?")
     try:  # best effort, so that refusals before the route runs still say who asked
         if channel == "backend":
@@ -495,14 +586,19 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
     except Refusal:
         pass
     token = _current.set(audit)
-    query_token = _query.set(parsed_query)
+    query_token = _query.set(None)
     try:
+        if channel == "user":
+            if origin is None:  # a resolver wired without the check serves no user route
+                return _build(_on_unexpected(RuntimeError("no origin verifier for a user route")), event)
+            refused = _origin_refusal(presented, origin)
+            if refused is not None:
+                return _build(refused, event)
         refusal = _backend_refusal(event, backend_principals) if channel == "backend" and backend_principals else None
         if refusal is not None:
-            response = error_response(refusal.code, refusal.message, reason=refusal.reason)
-            builder: ResponseBuilder[APIGatewayProxyEventV2] = ResponseBuilder(
-                response, serializer=partial(json.dumps, separators=(",", ":")))
-            return builder.build(APIGatewayProxyEventV2(event))
+            return _build(error_response(refusal.code, refusal.message, reason=refusal.reason), event)
+        _query.set(_parsed_query(raw_event))
+        event["body"] = _normalised_body(raw_event)
         return app.resolve(event, context)
     finally:
         _query.reset(query_token)
@@ -512,17 +608,20 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def lambda_entry_point(app: APIGatewayHttpResolver, *,
-                       backend_principals: Callable[[], Sequence[str]]) -> LambdaHandler:
+def lambda_entry_point(app: APIGatewayHttpResolver, *, backend_principals: Callable[[], Sequence[str]],
+                       origin: Callable[[], OriginVerifier]) -> LambdaHandler:
     """The Lambda handler for one resolver, with Powertools' logging, tracing and metrics.
 
-    Responses hold presigned policies or signed URLs, so the tracer never records them.
+    Responses hold presigned policies or signed URLs, so the tracer never records them; the
+    event (the origin header, the token) is never logged, whatever ``POWERTOOLS_LOGGER_LOG_EVENT``
+    says.
     """
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True,
+                                  log_event=False)
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics(capture_cold_start_metric=True)
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return serve(app, event, context, backend_principals=backend_principals)
+        return serve(app, event, context, backend_principals=backend_principals, origin=origin)
 
     return entry_point(handle)

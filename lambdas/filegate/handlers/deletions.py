@@ -10,7 +10,9 @@ Deployed as ``filegate.handlers.deletions.handler``:
 - ``POST /backend/erasures``: starts (or re-runs) the erasure of a ``sub`` or an ``org_id``; the
   erasure worker does the work. ``GET /backend/erasures/{erasure_id}``: its state and counts.
 
-Every dependency failure is a 503 (each step is safe to repeat, so the client retries).
+Every dependency failure is a 503 (each step is safe to repeat, so the client retries). The user
+route is served through the front door (docs/front-door.md): without CloudFront's
+``x-origin-verify`` value it is 403 ``origin_not_verified``; the backend routes ignore the header.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
+import boto3
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
+from filegate.adapters.origin_secret import OriginSecret, origin_secret
 from filegate.domain.errors import Reason, Refusal
 from filegate.domain.identity import Identity
 from filegate.domain.keys import well_formed_key, well_formed_prefix
@@ -55,6 +59,8 @@ from filegate.handlers.common import (
 )
 from filegate.handlers.lifecycle_wiring import Lifecycle, build_lifecycle
 from filegate.handlers.models import (
+    MAX_REVOCATION_NAME_BYTES,
+    MIN_REVOKED_PREFIX_SEGMENTS,
     ErasureAccepted,
     ErasureRequest,
     ErasureResponse,
@@ -74,8 +80,8 @@ _NOT_FOUND = "no such file"
 #: current ``seq``, and of two messages with one seq only the first step write wins; the other
 #: chain stops (docs/lifecycle.md, "Erasure").
 STALE_ERASURE_SECONDS = 2 * 3600
-MAX_REVOCATION_NAME_BYTES = 512
-_ERASURE_ID = re.compile(r"[0-9a-f]{32}")
+#: What ``POST /backend/erasures`` returns: anything else is 404 (the document's path pattern).
+ERASURE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -83,13 +89,17 @@ class DeletionsRuntime:
     settings: LifecycleSettings
     rules: dict[str, Rule]
     lifecycle: Lifecycle
+    origin: OriginSecret
 
 
 @lru_cache(maxsize=1)
 def runtime() -> DeletionsRuntime:
-    """Settings and every lifecycle adapter: built once per execution environment."""
+    """Settings, every lifecycle adapter and the origin secret's client: built once per execution environment."""
     settings = LifecycleSettings.from_environ()
-    return DeletionsRuntime(settings=settings, rules=settings.rules_by_name, lifecycle=build_lifecycle(settings))
+    session = boto3.session.Session()
+    return DeletionsRuntime(settings=settings, rules=settings.rules_by_name,
+                            lifecycle=build_lifecycle(settings, session),
+                            origin=origin_secret(session, settings.origin_secret, region=settings.region))
 
 
 def _now() -> int:
@@ -149,10 +159,6 @@ def delete_any(file_id: str) -> Response[Any]:
     return _delete(file_id, authorize, "backend")
 
 
-#: The shortest prefix a revocation may name: one owner's or one org's space at least.
-MIN_REVOKED_PREFIX_SEGMENTS = 3
-
-
 def revoke(request: RevocationRequest) -> Response[RevocationResponse]:
     state = runtime()
     audit = current_audit()
@@ -202,7 +208,7 @@ def start_erasure(request: ErasureRequest, principal: str) -> Response[ErasureAc
 def read_erasure(erasure: str) -> Response[dict[str, Any]]:
     query()
     audit = current_audit()
-    found = runtime().lifecycle.erasures.get(erasure) if _ERASURE_ID.fullmatch(erasure) else None
+    found = runtime().lifecycle.erasures.get(erasure) if ERASURE_ID.fullmatch(erasure) else None
     if found is None:
         raise Refusal(Reason.NO_SUCH_ERASURE, "no such erasure")
     audit.erasure_id = found.erasure_id
@@ -266,7 +272,11 @@ def _backend_principals() -> tuple[str, ...]:
     return runtime().settings.backend_principals
 
 
-handler = lambda_entry_point(app, backend_principals=_backend_principals)
+def _origin() -> OriginSecret:
+    return runtime().origin
+
+
+handler = lambda_entry_point(app, backend_principals=_backend_principals, origin=_origin)
 """Lambda entry point."""
 
 

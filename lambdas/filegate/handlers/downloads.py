@@ -4,9 +4,12 @@ Deployed as ``filegate.handlers.downloads.handler``. CloudFront signed URLs (can
 or custom when an IP range or start time is asked for) and signed cookies for a prefix the
 caller owns. A URL is minted only for a key whose file record is ``clean`` (409 ``not_ready``
 while it is being verified, 403 ``rejected``, 404 without a record); cookies cover a prefix, and
-only verified files ever exist at final keys. Its role may only ``kms:Sign`` (or read the
-signing secret) and ``dynamodb:GetItem`` the files table. ``cryptography`` is imported only when
-the secret signer is configured.
+only verified files ever exist at final keys. The cookies are in the body and also set with
+``Set-Cookie`` (``set_cookies``): behind the front door (docs/front-door.md) the API is served
+from the files domain, so the browser keeps them for the files it then fetches. Its role may
+only ``kms:Sign`` (or read the signing secret), ``dynamodb:GetItem`` the files table and read the
+origin-verify secret its user routes check. ``cryptography`` is imported only when the secret
+signer is configured.
 
 ``POST /backend/downloads`` takes either ``on_behalf_of`` (the rules decide for that user) or a
 ``viewer`` with a ``reason`` (docs/lifecycle.md, "Grants that name the viewer"): the backend
@@ -31,6 +34,7 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from filegate.adapters.dependency_config import dependency_config
 from filegate.adapters.files_table import FilesTable
 from filegate.adapters.kms_signer import KmsSigner
+from filegate.adapters.origin_secret import OriginSecret, origin_secret
 from filegate.adapters.signature_cache import CachingSigner, SignatureCache
 from filegate.adapters.signer import Signer
 from filegate.domain.cloudfront import (
@@ -78,6 +82,7 @@ class DownloadRuntime:
     signer: Signer
     signing_key: SigningKey
     files: FilesTable
+    origin: OriginSecret
 
 
 def build_signer(settings: Settings) -> Signer:
@@ -106,14 +111,17 @@ def build_signer(settings: Settings) -> Signer:
 
 @lru_cache(maxsize=1)
 def runtime() -> DownloadRuntime:
-    """Settings, signer and the files table's client: built once per execution environment."""
+    """Settings, signer, the files table's and the origin secret's clients: built once per
+    execution environment."""
     settings = Settings.from_environ()
     signer = build_signer(settings)
-    dynamodb = boto3.session.Session().client("dynamodb", region_name=settings.region, config=dependency_config())
+    session = boto3.session.Session()
+    dynamodb = session.client("dynamodb", region_name=settings.region, config=dependency_config())
     return DownloadRuntime(settings=settings, rules=settings.rules, signer=signer,
                            signing_key=SigningKey(sign=signer.sign, key_pair_id=signer.key_pair_id,
                                                   hash_algorithm=signer.hash_algorithm),
-                           files=FilesTable(dynamodb, settings.files_table))
+                           files=FilesTable(dynamodb, settings.files_table),
+                           origin=origin_secret(session, settings.origin_secret, region=settings.region))
 
 
 def _cap(settings: Settings, rule_lifetime: int | None) -> int:
@@ -192,15 +200,21 @@ def mint_cookies(request: CookiesRequest, identity: Identity) -> Response[Cookie
     pattern = resource_url(settings.download_base_url, request.prefix) + "*"
     cookies = signed_cookies(pattern, expires=expires, key=state.signing_key)
     audit.expires_at = expires
-    set_cookies: list[Cookie] = []
-    if settings.cookie_domain:
-        # Session cookies (no Expires/Max-Age), scoped to the prefix, as CloudFront recommends.
-        set_cookies = [Cookie(name=name, value=value, domain=settings.cookie_domain,
-                              path="/" + quote(request.prefix, safe="/-._~"), secure=True, http_only=True,
-                              same_site=SameSite.LAX_MODE) for name, value in cookies.items()]
     response = success(200, CookiesResponse(cookies=cookies, expires_at=expires))
-    response.cookies = set_cookies
+    response.cookies = set_cookies(cookies, prefix=request.prefix, domain=settings.cookie_domain)
     return response
+
+
+def set_cookies(cookies: dict[str, str], *, prefix: str, domain: str | None) -> list[Cookie]:
+    """The signed cookies as ``Set-Cookie`` headers (one each, through the HTTP API's ``cookies``).
+
+    Behind the front door the API and the files share one origin, so the browser keeps them
+    itself: host-only (no ``Domain``) unless ``cookie_domain`` names a parent domain; ``Path`` is
+    the prefix as a browser requests it (percent-encoded like ``resource_url``); session cookies
+    (no ``Expires``: the policy inside expires); ``Secure``, ``HttpOnly``, ``SameSite=Lax``.
+    """
+    return [Cookie(name=name, value=value, domain=domain or "", path="/" + quote(prefix, safe="/-._~"),
+                   secure=True, http_only=True, same_site=SameSite.LAX_MODE) for name, value in cookies.items()]
 
 
 @app.post(
@@ -216,6 +230,9 @@ def create_download(body: DownloadRequest) -> Response[DownloadResponse]:
 @app.post(
     "/downloads/cookies", operation_id="createDownloadCookies", tags=["downloads"], security=[{"jwt": []}],
     summary="Mint CloudFront signed cookies for a key prefix the caller owns",
+    description="The four cookies are in the body and are also set with `Set-Cookie` (host-only unless a cookie "
+                "domain is configured; `Path` the prefix; `Secure`, `HttpOnly`, `SameSite=Lax`; session cookies): "
+                "served from the files domain, the API's cookies go with the browser's file requests.",
     responses={200: success_response(CookiesResponse, "Signed cookies"), **error_responses()},
 )
 def create_download_cookies(body: CookiesRequest) -> Response[CookiesResponse]:
@@ -245,7 +262,11 @@ def _backend_principals() -> tuple[str, ...]:
     return runtime().settings.backend_principals
 
 
-handler = lambda_entry_point(app, backend_principals=_backend_principals)
+def _origin() -> OriginSecret:
+    return runtime().origin
+
+
+handler = lambda_entry_point(app, backend_principals=_backend_principals, origin=_origin)
 """Lambda entry point."""
 
 

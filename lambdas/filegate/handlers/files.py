@@ -8,8 +8,10 @@ malformed id all get the same 404 ``not_found``, never a 403: whether a file exi
 ``GET /files`` merges the caller's own records (index ``owner``) with its org's (index ``org``,
 when a rule keyed by ``{org_id}`` admits it), newest first, each item through the same check;
 the cursor is tamper-proof and bound to the listing that issued it (``filegate.domain.listing``).
-The backend routes see every record, with its owner. The role may ``dynamodb:GetItem`` the
-table, ``dynamodb:Query`` the ``owner`` and ``org`` indexes and read the cursor secret.
+The backend routes see every record, with its owner. The user routes are served through the front
+door (docs/front-door.md: 403 ``origin_not_verified`` without CloudFront's header). The role may
+``dynamodb:GetItem`` the table, ``dynamodb:Query`` the ``owner`` and ``org`` indexes and read the
+cursor secret and the origin-verify secret.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from filegate.adapters.dependency_config import dependency_config
 from filegate.adapters.files_table import ORG_INDEX, OWNER_INDEX, FilesTable
+from filegate.adapters.origin_secret import OriginSecret, origin_secret
 from filegate.adapters.unavailable import LifecycleUnavailable
 from filegate.domain.errors import Reason, Refusal
 from filegate.domain.identity import Identity
@@ -63,8 +66,9 @@ clock: Callable[[], float] = time.time
 _NOT_FOUND = "no such file"
 CURSOR_SECRET_SECONDS = 300
 MIN_CURSOR_KEY_CHARACTERS = 32
-_RULE = re.compile(r"[a-z0-9-]{1,40}")
-_PRINTABLE_VALUE = re.compile(r"[\x20-\x7e]{1,256}")
+#: The listings' query values (``rule``, and ``owner``/``org`` on the backend), as the document says.
+RULE_NAME = re.compile(r"[a-z0-9-]{1,40}")
+QUERY_VALUE = re.compile(r"[\x20-\x7e]{1,256}")
 
 
 class CursorKeyUnavailable(LifecycleUnavailable):
@@ -77,6 +81,7 @@ class FilesRuntime:
     rules: dict[str, Rule]
     files: FilesTable
     cursor_key: Callable[[], bytes]
+    origin: OriginSecret
 
 
 def secret_cursor_key(settings: LifecycleSettings) -> Callable[[], bytes]:
@@ -101,11 +106,13 @@ def secret_cursor_key(settings: LifecycleSettings) -> Callable[[], bytes]:
 
 @lru_cache(maxsize=1)
 def runtime() -> FilesRuntime:
-    """Settings and the files table's client: built once per execution environment."""
+    """Settings, the files table's and the origin secret's clients: built once per execution environment."""
     settings = LifecycleSettings.from_environ()
-    dynamodb = boto3.session.Session().client("dynamodb", region_name=settings.region, config=dependency_config())
+    session = boto3.session.Session()
+    dynamodb = session.client("dynamodb", region_name=settings.region, config=dependency_config())
     return FilesRuntime(settings=settings, rules=settings.rules_by_name,
-                        files=FilesTable(dynamodb, settings.files_table), cursor_key=secret_cursor_key(settings))
+                        files=FilesTable(dynamodb, settings.files_table), cursor_key=secret_cursor_key(settings),
+                        origin=origin_secret(session, settings.origin_secret, region=settings.region))
 
 
 def caller() -> Identity:
@@ -149,7 +156,7 @@ def _page(streams: Iterable[Iterable[Item]], *, admit: Callable[[FileRecord], bo
 def list_own(identity: Identity) -> Response[dict[str, Any]]:
     state = runtime()
     params = query("rule", "limit", "cursor")
-    rule = _checked(params.get("rule"), _RULE, "rule")
+    rule = _checked(params.get("rule"), RULE_NAME, "rule")
     limit = parse_limit(params.get("limit"))
     audit = current_audit()
     audit.rule = rule
@@ -171,9 +178,9 @@ def list_own(identity: Identity) -> Response[dict[str, Any]]:
 def list_backend() -> Response[dict[str, Any]]:
     state = runtime()
     params = query("owner", "org", "rule", "limit", "cursor")
-    owner = _checked(params.get("owner"), _PRINTABLE_VALUE, "owner")
-    org = _checked(params.get("org"), _PRINTABLE_VALUE, "org")
-    rule = _checked(params.get("rule"), _RULE, "rule")
+    owner = _checked(params.get("owner"), QUERY_VALUE, "owner")
+    org = _checked(params.get("org"), QUERY_VALUE, "org")
+    rule = _checked(params.get("rule"), RULE_NAME, "rule")
     if (owner is None) == (org is None):
         raise Refusal(Reason.INVALID_QUERY, "name exactly one of owner or org")
     limit = parse_limit(params.get("limit"))
@@ -267,7 +274,11 @@ def _backend_principals() -> tuple[str, ...]:
     return runtime().settings.backend_principals
 
 
-handler = lambda_entry_point(app, backend_principals=_backend_principals)
+def _origin() -> OriginSecret:
+    return runtime().origin
+
+
+handler = lambda_entry_point(app, backend_principals=_backend_principals, origin=_origin)
 """Lambda entry point."""
 
 

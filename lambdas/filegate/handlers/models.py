@@ -1,19 +1,53 @@
 """Request and response bodies of the minting API (DESIGN.md decision 5), as pydantic models.
 
-Strict and closed: unknown fields, wrong JSON types and out-of-range numbers are 400s. The
-OpenAPI document (``docs/openapi.json``) is generated from these through the resolvers.
+Strict and closed: unknown fields, wrong JSON types and out-of-range numbers are 400s. An
+integer field takes an integral JSON number too (``48213.0`` is ``48213``; ``48213.5``, booleans,
+strings, NaN and infinities are 400), as JSON does not tell the two apart. Every string the
+handlers constrain carries its ``pattern`` and lengths here (the domain's own patterns), so the
+document says exactly what the handler accepts, and the handler refuses what it says it refuses.
+The OpenAPI document (``docs/openapi.json``) is generated from these through the resolvers.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from filegate.domain.cloudfront import IPV4_RANGE_PATTERN
 from filegate.domain.errors import ErrorCode
+from filegate.domain.keys import CLAIM_VALUE_PATTERN, KEY_PATTERN, MAX_KEY_CHARS, PREFIX_PATTERN, SEGMENT_PATTERN
 from filegate.domain.records import RejectReason, Status
+from filegate.domain.rules import MAX_CLAIM_CHARS
+from filegate.domain.uploads import CONTENT_TYPE_PATTERN, MAX_CONTENT_TYPE_CHARS
 
 _SEVEN_DAYS = 7 * 24 * 3600
+#: A revoked name's limits (``POST /backend/revocations``): at most this many bytes, a prefix at
+#: least this many segments (one owner's or one org's space: nothing lifts a revocation early).
+MAX_REVOCATION_NAME_BYTES = 512
+MIN_REVOKED_PREFIX_SEGMENTS = 3
+#: A revocation names a final key or prefix under ``private/`` (public files are invalidated).
+REVOKED_KEY_PATTERN = rf"^private/{SEGMENT_PATTERN}(?:/{SEGMENT_PATTERN})*$"
+REVOKED_PREFIX_PATTERN = rf"^private/(?:{SEGMENT_PATTERN}/){{{MIN_REVOKED_PREFIX_SEGMENTS - 1},}}$"
+#: Free text that is audited (a viewer, a reason): no control characters, no line or paragraph
+#: separators, no invisible or bidirectional formatting characters (they disguise a log line).
+PRINTABLE_TEXT_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]+$"
+
+
+def _integral(value: object) -> object:
+    """An integral float is its integer; any other float is refused here, and anything else is
+    left to the strict ``int`` check (which refuses booleans and strings)."""
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return int(value)
+        raise ValueError("must be an integer")
+    return value
+
+
+#: Goes after the field's constraints (``Annotated[int, Field(ge=1), INTEGRAL]``): placed before
+#: them, pydantic would write ``ge`` instead of ``minimum`` in the document.
+INTEGRAL = BeforeValidator(_integral)
 
 
 class _Body(BaseModel):
@@ -29,15 +63,16 @@ class OnBehalfOf(_Body):
 
 
 class UploadRequest(_Body):
-    rule: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$", description="Name of the rule to upload under",
-                               examples=["cv"])]
-    content_type: Annotated[str, Field(min_length=1, max_length=255, examples=["application/pdf"],
-                                       description="MIME type of the file; must be one the rule allows")]
-    size: Annotated[int, Field(ge=1, description="Size of the file in bytes", examples=[48213])]
+    rule: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9-]{1,40}$",
+                               description="Name of the rule to upload under", examples=["cv"])]
+    content_type: Annotated[str, Field(min_length=1, max_length=MAX_CONTENT_TYPE_CHARS, pattern=CONTENT_TYPE_PATTERN,
+                                       examples=["application/pdf"],
+                                       description="MIME type of the file (any case); must be one the rule allows")]
+    size: Annotated[int, Field(ge=1, description="Size of the file in bytes", examples=[48213]), INTEGRAL]
     filename: Annotated[str | None, Field(max_length=1024, examples=["My CV.pdf"],
                                           description="Original filename; kept only as metadata")] = None
-    expires_in: Annotated[int | None, Field(ge=1, le=_SEVEN_DAYS,
-                                            description="Wanted lifetime of the POST in seconds (capped)")] = None
+    expires_in: Annotated[Annotated[int, Field(ge=1, le=_SEVEN_DAYS), INTEGRAL] | None,
+                          Field(description="Wanted lifetime of the POST in seconds (capped)")] = None
 
 
 class BackendUploadRequest(UploadRequest):
@@ -45,22 +80,30 @@ class BackendUploadRequest(UploadRequest):
 
 
 class DownloadRequest(_Body):
-    key: Annotated[str, Field(min_length=1, max_length=1024, description="Key of the file to download")]
-    expires_in: Annotated[int | None, Field(ge=1, le=_SEVEN_DAYS,
-                                            description="Wanted lifetime in seconds (capped by the rule)")] = None
-    ip: Annotated[str | None, Field(min_length=1, max_length=64, examples=["203.0.113.0/24"],
-                                    description="Restrict the URL to this IPv4 address or range")] = None
-    starts_at: Annotated[int | None, Field(ge=0, le=2**40,
-                                           description="Epoch seconds before which the URL is not valid")] = None
+    key: Annotated[str, Field(min_length=1, max_length=MAX_KEY_CHARS, pattern=KEY_PATTERN,
+                              description="Key of the file to download")]
+    expires_in: Annotated[Annotated[int, Field(ge=1, le=_SEVEN_DAYS), INTEGRAL] | None,
+                          Field(description="Wanted lifetime in seconds (capped by the rule)")] = None
+    ip: Annotated[str | None, Field(min_length=7, max_length=18, pattern=IPV4_RANGE_PATTERN,
+                                    examples=["203.0.113.0/24"],
+                                    description="Restrict the URL to this IPv4 address or range (a.b.c.d/n)")] = None
+    starts_at: Annotated[Annotated[int, Field(ge=0, le=2**40), INTEGRAL] | None,
+                         Field(description="Epoch seconds before which the URL is not valid")] = None
 
 
 def _printable(value: str) -> str:
+    """``str.isprintable`` as well as the pattern: the pattern is what a client can read in the
+    document; this also refuses the invisible and unassigned characters no short pattern lists."""
     if not value.isprintable():
         raise ValueError("must hold printable characters only")
     return value
 
 
-PrintableText = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_printable)]
+PRINTABLE_TEXT_DESCRIPTION = ("Printable text (audited): besides the pattern, every character printable as Python's "
+                              "str.isprintable says (no control, format or unassigned character; no separator but "
+                              "the space)")
+PrintableText = Annotated[str, Field(min_length=1, max_length=256, pattern=PRINTABLE_TEXT_PATTERN,
+                                     description=PRINTABLE_TEXT_DESCRIPTION), AfterValidator(_printable)]
 
 
 class Viewer(_Body):
@@ -77,9 +120,10 @@ class BackendDownloadRequest(DownloadRequest):
 
     on_behalf_of: OnBehalfOf | None = None
     viewer: Viewer | None = None
-    reason: Annotated[PrintableText | None, Field(description="Why the viewer may see the file (audited)")] = None
-    grant_lifetime: Annotated[int | None, Field(ge=1, le=_SEVEN_DAYS,
-                                                description="Caps the URL's lifetime (seconds)")] = None
+    reason: Annotated[PrintableText | None, Field(description="Why the viewer may see the file. "
+                                                              + PRINTABLE_TEXT_DESCRIPTION)] = None
+    grant_lifetime: Annotated[Annotated[int, Field(ge=1, le=_SEVEN_DAYS), INTEGRAL] | None,
+                              Field(description="Caps the URL's lifetime (seconds)")] = None
 
     @model_validator(mode="after")
     def _one_grantee(self) -> Self:
@@ -93,9 +137,10 @@ class BackendDownloadRequest(DownloadRequest):
 
 
 class CookiesRequest(_Body):
-    prefix: Annotated[str, Field(min_length=2, max_length=1024, examples=["private/users/abc/"],
+    prefix: Annotated[str, Field(min_length=2, max_length=MAX_KEY_CHARS, pattern=PREFIX_PATTERN,
+                                 examples=["private/users/abc/"],
                                  description="Key prefix (ending with '/') the caller owns")]
-    expires_in: Annotated[int | None, Field(ge=1, le=_SEVEN_DAYS)] = None
+    expires_in: Annotated[int, Field(ge=1, le=_SEVEN_DAYS), INTEGRAL] | None = None
 
 
 class UploadResponse(BaseModel):
@@ -152,10 +197,13 @@ class BackendFileListResponse(BaseModel):
 
 
 class RevocationRequest(_Body):
-    """Exactly one: a final key, or a prefix ending with ``/`` (at most 512 bytes, under ``private/``)."""
+    """Exactly one: a final key, or a prefix ending with ``/`` (at most 512 bytes, under ``private/``,
+    at least three segments)."""
 
-    key: Annotated[str | None, Field(min_length=1, max_length=512)] = None
-    prefix: Annotated[str | None, Field(min_length=2, max_length=512)] = None
+    key: Annotated[str | None, Field(min_length=1, max_length=MAX_REVOCATION_NAME_BYTES,
+                                     pattern=REVOKED_KEY_PATTERN)] = None
+    prefix: Annotated[str | None, Field(min_length=2, max_length=MAX_REVOCATION_NAME_BYTES,
+                                        pattern=REVOKED_PREFIX_PATTERN)] = None
 
     @model_validator(mode="after")
     def _one(self) -> Self:
@@ -173,8 +221,8 @@ class RevocationResponse(BaseModel):
 class ErasureRequest(_Body):
     """Exactly one subject: a user's ``sub`` or an org's ``org_id``."""
 
-    sub: Annotated[str | None, Field(min_length=1, max_length=256)] = None
-    org_id: Annotated[str | None, Field(min_length=1, max_length=256)] = None
+    sub: Annotated[str | None, Field(min_length=1, max_length=MAX_CLAIM_CHARS, pattern=CLAIM_VALUE_PATTERN)] = None
+    org_id: Annotated[str | None, Field(min_length=1, max_length=MAX_CLAIM_CHARS, pattern=CLAIM_VALUE_PATTERN)] = None
 
 
 class ErasureAccepted(BaseModel):
@@ -201,9 +249,25 @@ class ErasureResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     code: ErrorCode
     message: str
 
 
 class ErrorResponse(BaseModel):
+    """Every error the API sends, the WebACL's refusals included (`request_blocked`,
+    `request_too_large`, `rate_limited`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     error: ErrorBody
+
+
+class GatewayMessage(BaseModel):
+    """API Gateway's own answer, before or instead of the handler's: the authorizers' 401 and 403,
+    the throttle's 429, no route's 404, an unhandled error's 500, and 503."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str

@@ -6,7 +6,9 @@ POST carries that authority, and the policy pins everything S3 must check. It al
 file's record (``dynamodb:PutItem`` on the files table) before it answers: no record, no POST
 (503). A rule with ``max_files_per_owner`` is checked first (``dynamodb:Query`` on the ``owner``
 or ``org`` index, docs/lifecycle.md "Quotas"): 409 ``quota_exceeded``, no record, nothing minted.
-This module never imports ``cryptography``.
+``POST /uploads`` is served through the front door (docs/front-door.md): without CloudFront's
+``x-origin-verify`` value it is 403 before the body is read, so the role also reads the
+origin-verify secret. This module never imports ``cryptography``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from aws_lambda_powertools.event_handler import Response
 
 from filegate.adapters.dependency_config import dependency_config
 from filegate.adapters.files_table import ORG_INDEX, OWNER_INDEX, FilesTable
+from filegate.adapters.origin_secret import OriginSecret, origin_secret
 from filegate.adapters.s3_presigner import S3Presigner, s3_client
 from filegate.domain.errors import Reason, Refusal
 from filegate.domain.identity import Identity
@@ -54,18 +57,21 @@ class UploadRuntime:
     rules: dict[str, Rule]
     presigner: S3Presigner
     files: FilesTable
+    origin: OriginSecret
 
 
 @lru_cache(maxsize=1)
 def runtime() -> UploadRuntime:
-    """Settings, session, S3 and DynamoDB clients: built once per execution environment."""
+    """Settings, session, S3, DynamoDB and Secrets Manager (the origin secret) clients: built once
+    per execution environment."""
     settings = Settings.from_environ()
     session = boto3.session.Session()
     client = s3_client(session, region=settings.region, addressing_style=settings.s3_addressing_style)
     dynamodb = session.client("dynamodb", region_name=settings.region, config=dependency_config())
     return UploadRuntime(settings=settings, rules=settings.rules_by_name,
                          presigner=S3Presigner(session, client, settings.bucket),
-                         files=FilesTable(dynamodb, settings.files_table))
+                         files=FilesTable(dynamodb, settings.files_table),
+                         origin=origin_secret(session, settings.origin_secret, region=settings.region))
 
 
 def check_quota(files: FilesTable, rule: Rule, identity: Identity, *, now: int) -> None:
@@ -140,7 +146,11 @@ def _backend_principals() -> tuple[str, ...]:
     return runtime().settings.backend_principals
 
 
-handler = lambda_entry_point(app, backend_principals=_backend_principals)
+def _origin() -> OriginSecret:
+    return runtime().origin
+
+
+handler = lambda_entry_point(app, backend_principals=_backend_principals, origin=_origin)
 """Lambda entry point."""
 
 
