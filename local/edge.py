@@ -285,11 +285,7 @@ def make_handler(edge: Edge) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def _method_not_allowed(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if 0 < length <= 10 * 1024 * 1024:
-                self.rfile.read(length)
-            elif length:
-                self.close_connection = True
+            self._drain_body()
             self._refuse(403, "MethodNotAllowed",
                          "This distribution is not configured to allow the HTTP request method that was used "
                          "for this request. The distribution supports only cachable requests.", "method")
@@ -316,11 +312,7 @@ def make_handler(edge: Edge) -> type[BaseHTTPRequestHandler]:
                 self._serve(raw_path, raw_query, key)
 
         def _drain_and_refuse_path(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if 0 < length <= DRAIN_LIMIT:
-                self.rfile.read(length)
-            elif length or self.headers.get("Transfer-Encoding"):
-                self.close_connection = True
+            self._drain_body()
             self._refuse(400, "InvalidURI", "Bad request", "bad-path")
 
         # --- the api/* behaviour ----------------------------------------------------------------
@@ -397,10 +389,7 @@ def make_handler(edge: Edge) -> type[BaseHTTPRequestHandler]:
                     return None
                 length = int(length_header)
                 if length > limit:
-                    if length <= DRAIN_LIMIT:
-                        self.rfile.read(length)
-                    else:
-                        self.close_connection = True
+                    self._drain_body()
                     body, outcome = b"", "too-large"
                 else:
                     body = self.rfile.read(length) if length else b""

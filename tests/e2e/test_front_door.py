@@ -337,6 +337,17 @@ def test_backend_routes_are_refused_through_the_edge(local: Local, users: dict[s
     assert direct.status_code == 200, direct.text
 
 
+@pytest.mark.parametrize("path", ["/api/uploads", "/private/x.pdf", "/a/../b"])
+def test_a_refused_method_or_path_with_unreadable_framing_is_still_answered(local: Local, path: str) -> None:
+    # Given a request the edge refuses anyway (TRACE, or a dot-segment path) whose Content-Length is no number
+    host = urlsplit(local.edge).netloc.encode()
+    method = b"GET" if ".." in path else b"TRACE"
+    request = method + b" " + path.encode() + b" HTTP/1.1\r\nHost: " + host + b"\r\nContent-Length: abc\r\n\r\n"
+    # When it reaches the edge / Then it is refused with an answer (403 method, 400 path), never a dropped connection
+    code, answer = _raw(local, request)
+    assert code == (400 if ".." in path else 403), answer[:300]
+
+
 def test_a_get_with_a_body_is_refused_as_cloudfront_does(local: Local, users: dict[str, Any]) -> None:
     # Given a GET to a user route that carries a body
     host = urlsplit(local.edge).netloc.encode()
