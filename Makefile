@@ -17,13 +17,15 @@ PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13
 ENV ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: help setup setup-local demo-bundle synth test test-unit test-infra test-e2e lint deploy bootstrap local bench openapi clean
+.PHONY: help setup setup-local demo-bundle synth test test-unit test-infra test-e2e lint deploy bootstrap local bench openapi clean verify drift
 
 help:
 	@echo "make local            run filegate on 127.0.0.1 (S3, KMS, API, edge, demo page)"
 	@echo "make test             lint, type-check and run every test layer"
 	@echo "make synth            synthesize every environment into cdk.out + docs/compliance.md"
-	@echo "make deploy ENV=dev   cdk deploy --all for one environment"
+	@echo "make deploy ENV=dev   cdk deploy one environment (its stage: Dev/*)"
+	@echo "make verify ENV=dev   check a live deployment from outside (TARGET=local: a running make local)"
+	@echo "make drift ENV=dev    cdk drift --fail on one environment's stacks"
 	@echo "make bench            benchmarks, figures in benchmarks/results/"
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -57,6 +59,7 @@ synth: setup
 lint: setup
 	ruff check .
 	mypy
+	actionlint .github/workflows/*.yml
 
 # Unit and infrastructure tests on both cores (pytest-xdist); then the end-to-end layer, which starts
 # one local mode for the whole session, in one process.
@@ -80,8 +83,23 @@ bootstrap: setup
 	@test -n "$(ACCOUNT)" || { echo "usage: make bootstrap ACCOUNT=123456789012 ENV=$(ENV)" >&2; exit 1; }
 	cdk bootstrap aws://$(ACCOUNT)/us-east-1 aws://$(ACCOUNT)/$$($(PY) -c 'from stacks.config import load_environment as l; print(l("$(ENV)").region)')
 
+# One environment's FilegateStage (e.g. Dev/*): its three stacks in dependency order. A terminal is
+# needed for the broadening prompt; pipelines use theirs (docs/deployment.md).
+STAGE_OF_ENV = $$($(PY) -c 'from stacks.config import load_environment; from stacks.stage import stage_id; print(stage_id(load_environment("$(ENV)")))')
 deploy: setup
-	cdk deploy --all -c env=$(ENV) --require-approval broadening
+	cdk deploy -c env=$(ENV) "$(STAGE_OF_ENV)/*" --require-approval broadening
+
+# The deployment verifier (docs/deployment.md): ENV's stack outputs from CloudFormation, or
+# OUTPUTS=<cdk deploy --outputs-file> or OUTPUTS=env (FILEGATE_* variables, as the pipeline sets them);
+# TARGET=local checks a running `make local` with the same code.
+TARGET ?=
+OUTPUTS ?=
+verify: setup
+	$(PY) -m verify_deployment $(if $(filter local,$(TARGET)),--target local,--env $(ENV) $(if $(filter env,$(OUTPUTS)),--outputs-from-env,$(if $(OUTPUTS),--outputs $(OUTPUTS))))
+
+# Drift of one environment's stacks (its FilegateStage, e.g. Dev/*): exit 1 on any drift.
+drift: setup
+	cdk drift --fail -c env=$(ENV) "$(STAGE_OF_ENV)/*"
 
 LOCAL_ARGS ?=
 local: $(VENV)/.installed $(DEMO_BUNDLE)

@@ -633,6 +633,9 @@ class LocalMode:
             "events": self.urls["events"], "scanner": self.urls["scanner"], "scanning": self.scanning,
             "backend_api": self.backend_api_url, "revocations": self.internal_urls["revocations"],
             "demo": self.urls["demo"], "backend_key": self.backend_key, "backend_key_header": "X-Local-Backend-Key",
+            # The bucket owner's keys (filegate-admin): the local stand-in for an operator's own
+            # credentials, which the deployment verifier's S3 checks sign with (docs/deployment.md).
+            "operator": {"access_key": self.s3_keys["admin"][0], "secret_key": self.s3_keys["admin"][1]},
             "env": self.config.name, "pid": os.getpid(), "ports": asdict(self.ports),
             "started_in_seconds": self.timings["all services answering"],
         }

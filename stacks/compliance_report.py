@@ -126,7 +126,7 @@ def scanning_by_environment(built: dict[str, EnvironmentStacks]) -> dict[str, st
 def acknowledgements(cdk_out: Path) -> dict[tuple[str, str], str]:
     """(resource path, finding id) -> reason, from every template's ``Metadata.cdk_nag``."""
     found: dict[tuple[str, str], str] = {}
-    for template_path in sorted(cdk_out.glob("*.template.json")):
+    for template_path in sorted(cdk_out.glob("**/*.template.json")):  # stages: assembly-<Stage>/
         template = json.loads(template_path.read_text())
         for resource in template.get("Resources", {}).values():
             metadata = resource.get("Metadata", {})

@@ -63,6 +63,18 @@ CLOUDFRONT_BODY_INSPECTION_LIMIT = 16 * 1024
 _NAMED_SETTING = re.compile(r"^[a-z_]+(\.[a-z_]+|\[\d+\])*: ")
 
 
+def _checked_account(value: str) -> str:
+    if not _ACCOUNT.match(value):
+        raise ValueError("must be a 12-digit AWS account id")
+    return value
+
+
+def _checked_region(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError(f"{value!r} is not an AWS region name")
+    return value
+
+
 class ConfigError(ValueError):
     """A configuration value is wrong; the message starts with the setting's path."""
 
@@ -353,16 +365,12 @@ class EnvironmentConfig(_Strict):
     @field_validator("account")
     @classmethod
     def _account(cls, value: str | None) -> str | None:
-        if value is not None and not _ACCOUNT.match(value):
-            raise ValueError("must be a 12-digit AWS account id")
-        return value
+        return None if value is None else _checked_account(value)
 
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
-        if not _REGION.match(value):
-            raise ValueError(f"{value!r} is not an AWS region name")
-        return value
+        return _checked_region(value)
 
     @field_validator("frontend_origins")
     @classmethod
@@ -651,3 +659,190 @@ def read_context(path: Path = DEFAULT_CONTEXT_FILE) -> dict[str, Any]:
 def load_environment(env: str = "dev", path: Path = DEFAULT_CONTEXT_FILE) -> EnvironmentConfig:
     """Load one environment straight from cdk.json (local mode and tests use this)."""
     return environment_from_context(read_context(path).get(CONTEXT_KEY), env)
+
+
+# --- Deployment from pipelines (docs/deployment.md) ---------------------------------------------
+
+#: The CodeBuild role of the pipeline's verifier steps (tooling account): named, so that each
+#: environment's verifier role can trust it before the pipeline exists.
+PIPELINE_VERIFY_ROLE_NAME = "filegate-pipeline-verify"
+#: The GitHub role for pull-request ``cdk diff`` (one per account): it may assume the lookup role only.
+GITHUB_DIFF_ROLE_NAME = "filegate-github-diff"
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+_CONNECTION_ARN = re.compile(
+    r"arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z0-9-]+:\d{12}:connection/[0-9a-f-]{36}")
+_REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}")
+_BRANCH = re.compile(r"[A-Za-z0-9._/-]{1,255}")
+_SCHEDULE = re.compile(r"(cron\([^()]{9,200}\)|rate\(\d{1,4} (minute|minutes|hour|hours|day|days)\))")
+
+
+def _checked_repository(value: str) -> str:
+    if not _REPOSITORY.fullmatch(value):
+        raise ValueError(f"{value!r} is not an owner/name repository")
+    return value
+
+
+def github_deploy_role_name(env: str) -> str:
+    """The role the GitHub workflow's job for ``env`` assumes (in that environment's account)."""
+    return f"filegate-github-deploy-{env}"
+
+
+def verifier_role_name(config: EnvironmentConfig) -> str:
+    """The deployment verifier's role in an environment's account (output ``VerifierRoleArn``)."""
+    return f"{config.prefix}-deployment-verifier"
+
+
+def _check_environments(value: tuple[str, ...]) -> tuple[str, ...]:
+    if len(set(value)) != len(value):
+        raise ValueError(f"{list(value)} names an environment twice")
+    for name in value:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment name")
+    return value
+
+
+class PipelineConfig(_Strict):
+    """The AWS-native pipeline (CDK Pipelines) in a tooling account: absent, none is synthesized."""
+
+    connection_arn: str
+    repository: str
+    branch: str = "main"
+    account: str
+    region: str
+    stages: tuple[str, ...] = Field(min_length=1)
+    approval_stages: tuple[str, ...] | None = None
+    drift_schedule: str = "cron(0 6 * * ? *)"
+    run_e2e: bool = True
+
+    @field_validator("connection_arn")
+    @classmethod
+    def _connection(cls, value: str) -> str:
+        if not _CONNECTION_ARN.fullmatch(value):
+            raise ValueError(f"{value!r} is not a CodeConnections connection ARN "
+                             "(arn:aws:codeconnections:<region>:<account>:connection/<uuid>)")
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        return _checked_repository(value)
+
+    @field_validator("branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        if not _BRANCH.fullmatch(value) or ".." in value:
+            raise ValueError(f"{value!r} is not a branch name")
+        return value
+
+    @field_validator("account")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        return _checked_account(value)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        return _checked_region(value)
+
+    @field_validator("stages", "approval_stages")
+    @classmethod
+    def _stage_names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else _check_environments(value)
+
+    @field_validator("drift_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not _SCHEDULE.fullmatch(value):
+            raise ValueError(f"{value!r} is not an EventBridge schedule (cron(...) or rate(N unit))")
+        return value
+
+    @model_validator(mode="after")
+    def _approvals_are_stages(self) -> PipelineConfig:
+        for name in self.approval_stages or ():
+            if name not in self.stages:
+                raise ValueError(f"approval_stages: {name!r} is not in stages {list(self.stages)}")
+        return self
+
+    @property
+    def approvals(self) -> tuple[str, ...]:
+        """Stages preceded by ConfirmPermissionsBroadening and a manual approval (default: prod)."""
+        if self.approval_stages is not None:
+            return self.approval_stages
+        return ("prod",) if "prod" in self.stages else ()
+
+
+class GithubConfig(_Strict):
+    """GitHub Actions deploying with OIDC (.github/workflows/deploy.yml): the deploy roles' trust."""
+
+    repository: str
+    environments: tuple[str, ...] | None = None
+    protected_environments: tuple[str, ...] | None = None
+    create_oidc_provider: bool = True
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        return _checked_repository(value)
+
+    @field_validator("environments", "protected_environments")
+    @classmethod
+    def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else _check_environments(value)
+
+
+class DeploymentConfig(_Strict):
+    """How environments get deployed besides ``make deploy``: a pipeline, GitHub, both or neither."""
+
+    pipeline: PipelineConfig | None = None
+    github: GithubConfig | None = None
+    #: Every configured environment, in cdk.json's order (to resolve defaults).
+    environment_names: tuple[str, ...] = ()
+
+    def pipeline_stages(self) -> tuple[str, ...]:
+        return self.pipeline.stages if self.pipeline else ()
+
+    def github_environments(self) -> tuple[str, ...]:
+        if self.github is None:
+            return ()
+        return self.github.environments if self.github.environments is not None else self.environment_names
+
+    def github_protected(self) -> tuple[str, ...]:
+        if self.github is None:
+            return ()
+        if self.github.protected_environments is not None:
+            return self.github.protected_environments
+        return ("prod",) if "prod" in self.github_environments() else ()
+
+
+def deployment_from_context(filegate_context: Any) -> DeploymentConfig:
+    """``pipeline`` and ``github`` of the ``filegate`` context, checked against the environments:
+    every staged or listed environment exists and names its account."""
+    if not isinstance(filegate_context, dict):
+        raise ConfigError("context.filegate: missing or not an object")
+    names = tuple(environment_names(filegate_context))
+    raw = {key: filegate_context[key] for key in ("pipeline", "github") if filegate_context.get(key) is not None}
+    try:
+        deployment = DeploymentConfig.model_validate({**raw, "environment_names": names})
+    except ValidationError as error:
+        first = error.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        path = ".".join(str(part) if not isinstance(part, int) else f"[{part}]" for part in first["loc"])
+        path = path.replace(".[", "[")
+        if _NAMED_SETTING.match(message):
+            top = path.split(".")[0]
+            raise ConfigError(f"{top}.{message}") from error
+        raise ConfigError(f"{path}: {message}") from error
+    checks = [("pipeline.stages", deployment.pipeline_stages()),
+              ("github.environments", deployment.github_environments() if deployment.github else ())]
+    if deployment.github and deployment.github.protected_environments:
+        for name in deployment.github.protected_environments:
+            if name not in deployment.github_environments():
+                raise ConfigError(f"github.protected_environments: {name!r} is not in github.environments")
+    for setting, listed in checks:
+        for index, name in enumerate(listed):
+            if name not in names:
+                raise ConfigError(f"{setting}[{index}]: unknown environment {name!r}; configured: {sorted(names)}")
+            if environment_from_context(filegate_context, name).account is None:
+                raise ConfigError(f"environments.{name}.account: required, because {setting} deploys it "
+                                  "(a pipeline or workflow deploys to explicit accounts)")
+    return deployment

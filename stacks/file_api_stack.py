@@ -19,6 +19,7 @@ from constructs import Construct
 
 from filegate.domain.quarantine import QUARANTINE_PREFIX, REJECTED_PREFIX
 from stacks.config import EnvironmentConfig
+from stacks.constructs.deployment_verifier import verifier_role_arn
 from stacks.constructs.file_index import listing_index_arns
 from stacks.constructs.identity import Identity
 from stacks.constructs.lifecycle import Lifecycle
@@ -59,6 +60,7 @@ class FileApiStack(Stack):
             download_base_url=store.download_base_url,
             slots=tuple(store.signing.slots.values()),
             files_table_name=config.files_table_name,
+            backend_principals=(verifier_role_arn(config),),
         )
         self.lifecycle = Lifecycle(
             self, "Lifecycle",

@@ -25,8 +25,9 @@ from constructs import Construct
 
 from filegate.domain.front_door import API_STAGE
 from filegate.domain.quarantine import QUARANTINE_PREFIX, REJECTED_PREFIX
-from stacks.config import EnvironmentConfig
+from stacks.config import DeploymentConfig, EnvironmentConfig
 from stacks.constructs.delivery import Delivery
+from stacks.constructs.deployment_verifier import DeploymentVerifierAccess
 from stacks.constructs.edge_functions import EdgeFunctions
 from stacks.constructs.edge_references import EdgeReferences, EdgeReferenceSource
 from stacks.constructs.events import FileEvents
@@ -61,6 +62,7 @@ class FileStoreStack(Stack):
         *,
         config: EnvironmentConfig,
         edge: EdgeReferenceSource,
+        deployment: DeploymentConfig | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -219,12 +221,22 @@ class FileStoreStack(Stack):
         self.backend_api_url = self.front_door.url
 
         CfnOutput(self, "DistributionDomainName", value=self.delivery.domain_name)
-        CfnOutput(self, "DownloadBaseUrl", value=self.download_base_url)
-        CfnOutput(self, "ApiUrl", value=self.api_url,
-                  description="The frontends' API base URL: the files domain's /api, through CloudFront and its WebACL")
-        CfnOutput(self, "BackendApiUrl", value=self.backend_api_url,
-                  description="The backends' API base URL (execute-api, stage api): /backend/... signed with SigV4")
-        CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name)
+        #: The outputs the deployment verifier reads (docs/deployment.md), by output name.
+        self.outputs: dict[str, CfnOutput] = {
+            "DownloadBaseUrl": CfnOutput(self, "DownloadBaseUrl", value=self.download_base_url),
+            "ApiUrl": CfnOutput(
+                self, "ApiUrl", value=self.api_url,
+                description="The frontends' API base URL: the files domain's /api, through CloudFront and its WebACL"),
+            "BackendApiUrl": CfnOutput(
+                self, "BackendApiUrl", value=self.backend_api_url,
+                description="The backends' API base URL (execute-api, stage api): /backend/... signed with SigV4"),
+            "BucketName": CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name),
+        }
+        #: The role ``make verify`` acts as (docs/deployment.md); output ``VerifierRoleArn``.
+        self.verifier_access = DeploymentVerifierAccess(
+            self, "DeploymentVerifier", config=config, deployment=deployment or DeploymentConfig(),
+            http_api=self.front_door.http_api)
+        self.outputs["VerifierRoleArn"] = self.verifier_access.output
         CfnOutput(self, "KeyGroupId", value=self.signing.key_group.key_group_id)
         CfnOutput(self, "DistributionId", value=self.delivery.distribution_id)
         CfnOutput(self, "RevocationStoreArn", value=self.edge_functions.revocation_store_arn,

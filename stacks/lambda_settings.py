@@ -91,9 +91,12 @@ def minting_environment(
     s3_addressing_style: str = "virtual",
     files_table: str | None = None,
     origin_secret: str | None = None,
+    extra_backend_principals: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """The API Lambdas' environment (``filegate.settings.Settings``). ``origin_secret``: the
-    origin-verify secret the user routes check ``x-origin-verify`` against (by default its name)."""
+    origin-verify secret the user routes check ``x-origin-verify`` against (by default its name).
+    ``extra_backend_principals``: roles the stacks add to ``backend_principal_arns`` (the deployment
+    verifier's, docs/deployment.md), possibly deploy-time tokens."""
     urls = config.urls
     environment = {
         **_shared_environment(config, bucket=bucket, files_table=files_table, s3_addressing_style=s3_addressing_style),
@@ -108,7 +111,8 @@ def minting_environment(
         "FILEGATE_ALLOW_IP_RESTRICTION": str(urls.allow_ip_restriction).lower(),
         "FILEGATE_ALLOW_START_TIME": str(urls.allow_start_time).lower(),
         "FILEGATE_SIGNATURE_CACHE_SECONDS": str(urls.signature_cache_seconds),
-        "FILEGATE_BACKEND_PRINCIPALS": json.dumps(list(config.backend_principal_arns), separators=(",", ":")),
+        "FILEGATE_BACKEND_PRINCIPALS": json.dumps([*config.backend_principal_arns, *extra_backend_principals],
+                                                  separators=(",", ":")),
         "FILEGATE_GROUPS_CLAIM": config.groups_claim.name,
         "FILEGATE_GROUPS_FORMAT": config.groups_claim.format,
         MINTING_ENVIRONMENT["origin_secret"]: origin_secret or config.origin_secret_name,
@@ -161,6 +165,7 @@ def lifecycle_environment(
     event_bus: str | None = None,
     erasures_table: str | None = None,
     origin_secret: str | None = None,
+    extra_backend_principals: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """The minting environment plus what listing, deleting, erasing and revoking read.
 
@@ -171,7 +176,7 @@ def lifecycle_environment(
         **minting_environment(config, bucket=bucket, bucket_kms_key_arn=bucket_kms_key_arn,
                               download_base_url=download_base_url, signing_slots_json=signing_slots_json,
                               s3_addressing_style=s3_addressing_style, files_table=files_table,
-                              origin_secret=origin_secret),
+                              origin_secret=origin_secret, extra_backend_principals=extra_backend_principals),
         LIFECYCLE_VARIABLES["cursor_secret"]: cursor_secret or config.cursor_secret_name,
         LIFECYCLE_VARIABLES["event_bus"]: event_bus or config.event_bus_name,
         LIFECYCLE_VARIABLES["revocation_store_arn"]: revocation_store_arn,

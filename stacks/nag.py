@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, Stage, Validations
 from cdk_nag import (
     AwsSolutionsChecks,
     HIPAASecurityChecks,
@@ -17,15 +17,26 @@ from constructs import IConstruct
 PACKS = ("AwsSolutions", "NIST.800.53.R5", "HIPAA.Security", "PCI.DSS.321", "Serverless")
 
 
+PACK_CLASSES = (AwsSolutionsChecks, NIST80053R5Checks, HIPAASecurityChecks, PCIDSS321Checks, ServerlessChecks)
+
+
+def stages_within(app: App) -> list[Stage]:
+    """Every ``Stage`` under the app, pipeline stages included (aspects stop at a stage's boundary,
+    so whatever must reach every template is added to each of them too)."""
+    return [construct for construct in app.node.find_all() if isinstance(construct, Stage) and construct is not app]
+
+
 def add_compliance_checks(app: App) -> None:
-    """Run every pack on every stack; acknowledgements are written into the templates."""
-    Validations.of(app).add_plugins(
-        AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True),
-        NIST80053R5Checks(app, write_suppressions_to_cloud_formation=True),
-        HIPAASecurityChecks(app, write_suppressions_to_cloud_formation=True),
-        PCIDSS321Checks(app, write_suppressions_to_cloud_formation=True),
-        ServerlessChecks(app, write_suppressions_to_cloud_formation=True),
-    )
+    """Run every pack on every stack; acknowledgements are written into the templates.
+
+    The packs validate the whole assembly from the app, nested stages included; the aspect that
+    writes acknowledgements into the templates is registered on the scope a pack is made with, and
+    aspects do not cross into a stage, so each stage gets packs of its own that only write them.
+    """
+    Validations.of(app).add_plugins(*(pack(app, write_suppressions_to_cloud_formation=True) for pack in PACK_CLASSES))
+    for stage in stages_within(app):
+        for pack in PACK_CLASSES:
+            pack(stage, write_suppressions_to_cloud_formation=True)
 
 
 def acknowledge(construct: IConstruct, reason: str, *rule_ids: str) -> None:

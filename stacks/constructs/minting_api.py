@@ -7,6 +7,7 @@ docs/front-door.md); the routes, integrations and authorizers are made here, in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
@@ -54,9 +55,11 @@ class MintingTarget:
     download_base_url: str
     slots: tuple[SlotKey, ...]
     files_table_name: str
+    #: Roles the stacks allow on ``/backend/`` besides the configured ones (the deployment verifier's).
+    backend_principals: tuple[str, ...] = ()
 
 
-def _target_settings(scope: Construct, target: MintingTarget) -> dict[str, str]:
+def _target_settings(scope: Construct, target: MintingTarget) -> dict[str, Any]:
     """What both environment builders take from the file store stack (deploy-time tokens)."""
     slots = {
         slot.name: {
@@ -70,6 +73,7 @@ def _target_settings(scope: Construct, target: MintingTarget) -> dict[str, str]:
         "download_base_url": target.download_base_url,
         "signing_slots_json": Stack.of(scope).to_json_string(slots),  # ids are deploy-time tokens
         "files_table": target.files_table_name,
+        "extra_backend_principals": target.backend_principals,
     }
 
 

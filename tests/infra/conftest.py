@@ -30,6 +30,11 @@ class Synthesized:
     def template_json(self, env: str, kind: str) -> dict[str, Any]:
         return self.raw[stack_name(self.environments[env].config, kind)]
 
+    def asset_dir(self, env: str, asset_path: str) -> Path:
+        """An asset directory as a template's ``aws:asset:path`` names it: relative to the stage's own
+        assembly directory (``assembly-<Stage>/``), the assets being staged once at the root."""
+        return (Path(self.environments[env].stage.outdir) / asset_path).resolve()
+
     @property
     def validation_report(self) -> dict[str, Any]:
         return json.loads((self.outdir / "validation-report.json").read_text())
@@ -41,8 +46,17 @@ def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
     app = App(context=context, outdir=str(outdir))
     environments = build_app(app)
     assembly = app.synth()
-    raw = {stack.stack_name: stack.template for stack in assembly.stacks}
+    raw = {stack.stack_name: stack.template for stack in every_stack(assembly)}
     return Synthesized(outdir=outdir, environments=environments, raw=raw)
+
+
+def every_stack(assembly: Any) -> list[Any]:
+    """The stacks of a cloud assembly and of its stages' nested assemblies (each environment is a
+    ``FilegateStage``, so its stacks live in ``assembly-<Stage>/``)."""
+    stacks = list(assembly.stacks)
+    for nested in assembly.nested_assemblies:
+        stacks.extend(every_stack(nested.nested_assembly))
+    return stacks
 
 
 def files_bucket(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -116,8 +116,8 @@ class Fakes:
             return self.resolve(configured) if configured is not None else f"bucket-{name.lower()}"
         if kind == "AWS::CloudFront::Distribution":
             return "E" + re.sub(r"[^A-Z0-9]", "", name.upper())[:13]
-        if kind in {"AWS::KMS::Key", "AWS::IAM::Role", "AWS::Lambda::Function"}:
-            return name
+        if kind in {"AWS::KMS::Key", "AWS::IAM::Role", "AWS::Lambda::Function", "AWS::ApiGatewayV2::Api"}:
+            return name  # (an API's Ref is its id)
         named = {"AWS::DynamoDB::Table": "TableName", "AWS::Events::EventBus": "Name",
                  "AWS::SecretsManager::Secret": "Name"}
         if kind in named:

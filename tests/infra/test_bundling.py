@@ -17,7 +17,7 @@ def _asset_dir(synth: Synthesized, env: str, handler: str) -> Path:
     template = synth.template_json(env, "FileApi")
     (function,) = [r for r in template["Resources"].values()
                    if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == handler]
-    return synth.outdir / function["Metadata"]["aws:asset:path"]
+    return synth.asset_dir(env, function["Metadata"]["aws:asset:path"])
 
 
 def _tree_digest(root: Path) -> dict[str, str]:

@@ -55,7 +55,7 @@ def test_acknowledgements_are_in_the_templates_narrow_and_reasoned(synth: Synthe
 
 
 def test_cfn_lint_has_no_error_and_no_warning(synth: Synthesized) -> None:
-    templates = sorted(str(p) for p in synth.outdir.glob("*.template.json"))
+    templates = sorted(str(p) for p in synth.outdir.glob("**/*.template.json"))
     result = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), "--format", "parseable", *templates],
         capture_output=True, text=True, check=False,
@@ -77,8 +77,10 @@ def test_cdk_cli_synthesizes_every_environment_without_warnings(tmp_path: Path) 
     assert result.returncode == 0, output
     assert "!!" not in output and "end-of-life" not in output, "Node version banner"
     assert "WARNING" not in output.upper().replace("WARNINGS: 0", ""), output
-    manifest = json.loads((tmp_path / "manifest.json").read_text())
-    stacks = {name for name, artifact in manifest["artifacts"].items()
+    # One FilegateStage per environment: its stacks in the stage's nested assembly, named as ever.
+    stacks = {(manifest.parent.name, artifact["displayName"].split(" ")[0], artifact["properties"].get("stackName"))
+              for manifest in tmp_path.glob("**/manifest.json")
+              for artifact in json.loads(manifest.read_text())["artifacts"].values()
               if artifact["type"] == "aws:cloudformation:stack"}
-    assert stacks == {f"Filegate{env_name}{kind}" for env_name in ("Dev", "Prod")
-                      for kind in ("EdgeSecurity", "FileStore", "FileApi")}
+    assert stacks == {(f"assembly-{env_name}", f"{env_name}/{kind}", f"Filegate{env_name}{kind}")
+                      for env_name in ("Dev", "Prod") for kind in ("EdgeSecurity", "FileStore", "FileApi")}

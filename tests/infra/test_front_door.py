@@ -551,8 +551,10 @@ def test_no_locked_cross_region_references(app: Synthesized, variant: Synthesize
         _no_locked_references(synth)
         for env, stacks in synth.environments.items():
             # And the file store stack deploys after the edge stack, which writes the parameters
-            manifest = json.loads((synth.outdir / "manifest.json").read_text())
-            assert stacks.edge.stack_name in manifest["artifacts"][stacks.store.stack_name]["dependencies"], env
+            manifest = json.loads((Path(stacks.stage.outdir) / "manifest.json").read_text())
+            (store,) = [artifact for artifact in manifest["artifacts"].values()
+                        if artifact.get("properties", {}).get("stackName") == stacks.store.stack_name]
+            assert stacks.edge.artifact_id in store["dependencies"], env
             assert stacks.edge.region == "us-east-1"
 
 

@@ -326,6 +326,9 @@ def test_the_lifecycle_functions_read_lifecycle_settings(deployment: tuple[Synth
             slot.name: {"public_key_id": f"K{index}ABCDEFGHIJ", "secret_name": slot.secret_name,
                         "kms_key_id": None if slot.secret_name else f"arn:aws:kms:eu-west-1:123456789012:key/{index}"}
             for index, slot in enumerate(config.signing.slots)}),
+        # The configured backend roles and the deployment verifier's (its ARN joins the account in).
+        "FILEGATE_BACKEND_PRINCIPALS": json.dumps([
+            *config.backend_principal_arns, f"arn:aws:iam::123456789012:role/{config.prefix}-deployment-verifier"]),
     }
     for handler in LIFECYCLE_HANDLERS:
         variables = _function(template, handler)["Environment"]["Variables"]
@@ -724,7 +727,7 @@ def _asset_dir(synth: Synthesized, env: str, handler: str) -> Path:
     template = synth.template_json(env, "FileApi")
     (function,) = [r for r in template["Resources"].values()
                    if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == handler]
-    return synth.outdir / function["Metadata"]["aws:asset:path"]
+    return synth.asset_dir(env, function["Metadata"]["aws:asset:path"])
 
 
 def test_the_functions_that_write_revocations_bundle_awscrt_for_arm64(app: Synthesized) -> None:
