@@ -50,6 +50,16 @@ def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
     return Synthesized(outdir=outdir, environments=environments, raw=raw)
 
 
+def joined(value: Any) -> str:
+    """A string CloudFormation assembles with ``Fn::Join``, rendered: ``AWS::Partition`` as ``aws``,
+    other pseudo parameters as ``<AWS::...>``; a plain string as itself."""
+    if isinstance(value, str):
+        return value
+    separator, parts = value["Fn::Join"]
+    return separator.join(part if isinstance(part, str) else
+                          "aws" if part["Ref"] == "AWS::Partition" else f"<{part['Ref']}>" for part in parts)
+
+
 def every_stack(assembly: Any) -> list[Any]:
     """The stacks of a cloud assembly and of its stages' nested assemblies (each environment is a
     ``FilegateStage``, so its stacks live in ``assembly-<Stage>/``)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, joined
 
 USER_ROUTES = {"POST /uploads", "POST /downloads", "POST /downloads/cookies", "GET /files", "GET /files/{file_id}",
                "DELETE /files/{file_id}"}
@@ -245,21 +245,10 @@ def test_backend_principals_and_cookie_domain_reach_the_lambdas(variant: Synthes
         if function["Properties"]["Handler"].startswith("filegate."):
             variables = function["Properties"]["Environment"]["Variables"]
             # The configured role, then the deployment verifier's (docs/deployment.md), by its known name.
-            assert json.loads(_joined(variables["FILEGATE_BACKEND_PRINCIPALS"])) == [
+            assert json.loads(joined(variables["FILEGATE_BACKEND_PRINCIPALS"])) == [
                 "arn:aws:iam::123456789012:role/rails-backend",
                 "arn:aws:iam::<AWS::AccountId>:role/filegate-edge-deployment-verifier"]
             assert variables["FILEGATE_COOKIE_DOMAIN"] == "example.org"
-
-
-def _joined(value: Any) -> str:
-    """A string CloudFormation assembles with ``Fn::Join`` (pseudo parameters shown as ``<AWS::...>``;
-    the partition as ``aws``)."""
-    if isinstance(value, str):
-        return value
-    separator, parts = value["Fn::Join"]
-    rendered = {"AWS::Partition": "aws"}
-    return separator.join(part if isinstance(part, str) else rendered.get(part["Ref"], f"<{part['Ref']}>")
-                          for part in parts)
 
 
 def _minting_variables(synth: Synthesized, env: str) -> list[dict[str, str]]:

@@ -19,7 +19,7 @@ from stacks.config import (
 )
 from stacks.constructs.deployment_verifier import DeploymentVerifierAccess
 from stacks.stage import VERIFIER_OUTPUT_VARIABLES, FilegateStage, stage_id
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, joined
 
 CONNECTION = "arn:aws:codeconnections:eu-west-1:111111111111:connection/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
 
@@ -54,15 +54,6 @@ def test_the_stage_hands_the_verifier_every_output_it_reads(app: Synthesized) ->
             assert output.node.id == VERIFIER_OUTPUT_VARIABLES[variable] and output.node.id in outputs
 
 
-def _rendered(value: Any) -> str:
-    """A string CloudFormation joins (``AWS::Partition`` as ``aws``, other pseudo parameters as ``<...>``)."""
-    if isinstance(value, str):
-        return value
-    separator, parts = value["Fn::Join"]
-    return separator.join(part if isinstance(part, str) else
-                          "aws" if part["Ref"] == "AWS::Partition" else f"<{part['Ref']}>" for part in parts)
-
-
 def _role(template: dict[str, Any], name: str) -> dict[str, Any]:
     (role,) = [r["Properties"] for r in template["Resources"].values()
                if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("RoleName") == name]
@@ -83,7 +74,7 @@ def test_the_verifier_role_may_call_backend_routes_and_nothing_else(app: Synthes
         assert parts[-1] == "/api/*/backend/*" and parts[-2]["Ref"].startswith("FrontDoorHttpApi")
         # And without a pipeline or GitHub config only this account may assume it (operators)
         trust = _role(template, verifier_role_name(built.config))["AssumeRolePolicyDocument"]["Statement"]
-        assert [_rendered(s["Principal"]["AWS"]) for s in trust] == ["arn:aws:iam::<AWS::AccountId>:root"]
+        assert [joined(s["Principal"]["AWS"]) for s in trust] == ["arn:aws:iam::<AWS::AccountId>:root"]
         assert _role(template, verifier_role_name(built.config))["MaxSessionDuration"] == 3600
 
 
