@@ -18,25 +18,21 @@ benchmarks/results/front_door.json; exit 1 on any error.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
-import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import boto3
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
-from benchmarks.bench_local import bench_pdf, summary, upload, wait_clean  # noqa: E402
+import support  # noqa: E402
+from support import bench_pdf, summary, upload, wait_clean  # noqa: E402
+
 from filegate.domain.front_door import ORIGIN_VERIFY_HEADER  # noqa: E402
-from local.launcher import Launched, launched, load  # noqa: E402
+from local.launcher import Launched  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "front_door.json"
 MAX_ITERATIONS = 1000
@@ -44,10 +40,7 @@ MAX_ITERATIONS = 1000
 
 def origin_secret(run: Launched) -> str:
     """The value the distribution's api origin carries (what the edge sends): AWSCURRENT."""
-    endpoints = run.endpoints
-    client = boto3.session.Session().client(
-        "secretsmanager", endpoint_url=endpoints["aws"], region_name=endpoints["region"],
-        aws_access_key_id="bench", aws_secret_access_key="bench")
+    client = support.local_aws_client(run.endpoints, "secretsmanager")
     return str(client.get_secret_value(SecretId=run.runtime["origin_secret"])["SecretString"])
 
 
@@ -62,7 +55,7 @@ def timed_get(session: requests.Session, url: str, headers: dict[str, str], file
 
 def run_pairs(run: Launched, *, iterations: int, warmup: int, max_seconds: float) -> dict[str, Any]:
     endpoints = run.endpoints
-    token = requests.post(f"{endpoints['issuer']}/token", json={"user": "alice"}, timeout=10).json()["access_token"]
+    token = support.token(endpoints, user="alice")
     setup = requests.Session()
     body, _ = upload(endpoints, setup, token, bench_pdf(7), "front-door.pdf")
     file_id = body["file_id"]
@@ -110,32 +103,27 @@ def main() -> int:
     args = parser.parse_args()
     iterations = max(1, min(args.iterations, MAX_ITERATIONS))
 
-    existing = os.environ.get("FILEGATE_LOCAL_DATA_DIR")
-    with tempfile.TemporaryDirectory(prefix="filegate-bench-") as tmp:
-        context = nullcontext(load(Path(existing))) if existing else launched(Path(tmp) / "local")
-        with context as run:
-            print(f"local mode ready in {run.startup_seconds:.1f} s; {iterations} pairs of GET /files/{{id}} ...",
-                  flush=True)
-            measured = run_pairs(run, iterations=iterations, warmup=args.warmup, max_seconds=args.max_seconds)
-        leftovers = getattr(run, "leftovers", [])
+    with support.local_mode() as run:
+        print(f"local mode ready in {run.startup_seconds:.1f} s; {iterations} pairs of GET /files/{{id}} ...",
+              flush=True)
+        measured = run_pairs(run, iterations=iterations, warmup=args.warmup, max_seconds=args.max_seconds)
+    leftovers = getattr(run, "leftovers", [])
 
     report = {
         "benchmark": "front door: GET {api}/files/{id} through the local edge vs straight to the local API "
                      "with x-origin-verify, interleaved pairs",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
+        "machine": support.local_machine(),
         "iterations_requested": iterations, "warmup_pairs": args.warmup,
         **measured,
         "local_mode_startup_seconds": run.startup_seconds,
         "leftover_processes": leftovers,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    support.write_report(RESULTS, report)
     ok = report["errors"] == 0 and not report["hit_time_cap"] and not leftovers
     edge, direct, added = report["through_edge"], report["direct_with_header"], report["added_by_edge"]
     print(f"\n{report['pairs_completed']} pairs, {report['errors']} errors: through the edge p50 {edge['p50_ms']} ms "
           f"p95 {edge['p95_ms']} ms; direct p50 {direct['p50_ms']} ms p95 {direct['p95_ms']} ms; added per call "
-          f"p50 {added['p50_ms']} ms p95 {added['p95_ms']} ms -> {RESULTS.relative_to(ROOT)}")
+          f"p50 {added['p50_ms']} ms p95 {added['p95_ms']} ms -> {support.relative(RESULTS)}")
     return 0 if ok else 1
 
 

@@ -27,14 +27,9 @@ Figures go to stdout and benchmarks/results/lifecycle.json; exit 1 on any error.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import secrets
 import sys
-import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +40,12 @@ from botocore.config import Config
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
-from benchmarks.bench_local import bench_pdf, summary  # noqa: E402
+import support  # noqa: E402
+from support import bench_pdf, summary  # noqa: E402
+
 from filegate.adapters.files_table import FilesTable  # noqa: E402
 from filegate.domain.records import mark_clean, new_record  # noqa: E402
-from local.launcher import Launched, launched, load  # noqa: E402
+from local.launcher import Launched  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "lifecycle.json"
 LIST_PAGE = 50
@@ -65,16 +62,13 @@ class Local:
         self.run = run
         self.endpoints = run.endpoints
         self.http = requests.Session()
-        endpoints = run.endpoints
-        self.dynamodb = boto3.session.Session().client(
-            "dynamodb", endpoint_url=endpoints["aws"], region_name=endpoints["region"],
-            aws_access_key_id="bench", aws_secret_access_key="bench")
+        self.dynamodb = support.local_aws_client(run.endpoints, "dynamodb")
         self.files = FilesTable(self.dynamodb, run.runtime["files_table"])
         verifier = run.runtime["s3_users"]["verifier"]
         admin = run.runtime["s3_users"]["admin"]
         self.verifier_s3 = self._s3(verifier)
         self.admin_s3 = self._s3(admin)
-        self.bucket = endpoints["bucket"]
+        self.bucket = run.endpoints["bucket"]
 
     def _s3(self, user: dict[str, str]) -> Any:
         return boto3.session.Session().client(
@@ -83,9 +77,7 @@ class Local:
             config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
 
     def token(self, **claims: Any) -> str:
-        response = self.http.post(f"{self.endpoints['issuer']}/token", json=claims, timeout=10)
-        response.raise_for_status()
-        return str(response.json()["access_token"])
+        return support.token(self.endpoints, self.http, **claims)
 
     def backend(self, method: str, path: str, body: dict[str, Any] | None = None) -> requests.Response:
         return self.http.request(method, f"{self.endpoints['backend_api']}{path}", json=body, timeout=30,
@@ -255,27 +247,21 @@ def main() -> int:
     parser.add_argument("--revocations", type=int, default=20)
     args = parser.parse_args()
 
-    existing = os.environ.get("FILEGATE_LOCAL_DATA_DIR")
-    with tempfile.TemporaryDirectory(prefix="filegate-bench-") as tmp:
-        context = nullcontext(load(Path(existing))) if existing else launched(Path(tmp) / "local")
-        with context as run:
-            print(f"local mode ready in {run.startup_seconds:.1f} s", flush=True)
-            local = Local(run)
-            report: dict[str, Any] = {
-                "benchmark": "local mode: file lifecycle (GET /files, erasure, revocation)",
-                "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                            "system": platform.platform()},
-            }
-            report["list"] = listing(local, files=args.list_files)
-            print(f"listing: {report['list']['request']}", flush=True)
-            report["erasure"] = erasure(local, files=args.erase_files)
-            print(f"erasure: {report['erasure']['files_per_second']} files/s", flush=True)
-            report["revocation"] = revocation(local, files=args.revocations)
-            print(f"revocation: {report['revocation']['latency']}", flush=True)
-        report["leftover_processes"] = getattr(run, "leftovers", [])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    with support.local_mode() as run:
+        print(f"local mode ready in {run.startup_seconds:.1f} s", flush=True)
+        local = Local(run)
+        report: dict[str, Any] = {
+            "benchmark": "local mode: file lifecycle (GET /files, erasure, revocation)",
+            "machine": support.local_machine(),
+        }
+        report["list"] = listing(local, files=args.list_files)
+        print(f"listing: {report['list']['request']}", flush=True)
+        report["erasure"] = erasure(local, files=args.erase_files)
+        print(f"erasure: {report['erasure']['files_per_second']} files/s", flush=True)
+        report["revocation"] = revocation(local, files=args.revocations)
+        print(f"revocation: {report['revocation']['latency']}", flush=True)
+    report["leftover_processes"] = getattr(run, "leftovers", [])
+    support.write_report(RESULTS, report)
     return 1 if report["leftover_processes"] else 0
 
 

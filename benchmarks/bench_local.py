@@ -22,15 +22,9 @@ source mapping. p50/p95 go to the same results file, under ``verification``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import statistics
 import sys
-import tempfile
 import threading
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -39,71 +33,28 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "lambdas")]
 
-from local.launcher import Launched, launched, load  # noqa: E402
+import support  # noqa: E402
+from support import bench_pdf, summary, upload  # noqa: E402  (bench_pdf, summary, upload: also imported from here)
+
+from local.launcher import Launched  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "local.json"
 FILES = 16
 FILE_BYTES = 64 * 1024
 VERIFY_POLL_SECONDS = 0.02
 VERIFY_TIMEOUT_SECONDS = 30.0
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    milliseconds = [value * 1000 for value in values]
-    return {"p50_ms": round(percentile(milliseconds, 0.50), 2), "p95_ms": round(percentile(milliseconds, 0.95), 2),
-            "p99_ms": round(percentile(milliseconds, 0.99), 2), "max_ms": round(max(milliseconds, default=0), 2),
-            "mean_ms": round(statistics.fmean(milliseconds), 2) if milliseconds else 0.0}
-
-
-def bench_pdf(index: int, pad: int = 0) -> bytes:
-    """A small valid one-page PDF (the verifier checks the bytes), distinct per index."""
-    from tests.unit.samples import pdf
-
-    return pdf(text=f"filegate benchmark file {index}", pad_to=pad)
-
-
-def upload(endpoints: dict[str, Any], session: requests.Session, token: str, content: bytes,
-           name: str) -> tuple[dict[str, Any], float]:
-    """Mint and POST one file; its mint answer and the moment the POST completed."""
-    headers = {"Authorization": f"Bearer {token}"}
-    minted = session.post(f"{endpoints['api']}/uploads", headers=headers, timeout=30, json={
-        "rule": "cv", "content_type": "application/pdf", "size": len(content), "filename": name})
-    minted.raise_for_status()
-    body = minted.json()
-    posted = session.post(body["url"], data=body["fields"], timeout=30,
-                          files={"file": (name, content, "application/pdf")})
-    posted_at = time.monotonic()
-    if posted.status_code != 201:
-        raise RuntimeError(f"upload failed: {posted.status_code} {posted.text[:200]}")
-    return body, posted_at
+__all__ = ["bench_pdf", "summary", "upload", "wait_clean"]
 
 
 def wait_clean(endpoints: dict[str, Any], session: requests.Session, token: str, file_id: str) -> float:
     """Poll GET /files/{id} until clean; the moment it first answered clean."""
-    deadline = time.monotonic() + VERIFY_TIMEOUT_SECONDS
-    while True:
-        response = session.get(f"{endpoints['api']}/files/{file_id}", headers={"Authorization": f"Bearer {token}"},
-                               timeout=30)
-        seen = time.monotonic()
-        response.raise_for_status()
-        status = response.json()["status"]
-        if status == "clean":
-            return seen
-        if status == "rejected":
-            raise RuntimeError(f"benchmark file {file_id} was rejected: {response.json()}")
-        if seen > deadline:
-            raise RuntimeError(f"benchmark file {file_id} still {status} after {VERIFY_TIMEOUT_SECONDS:.0f} s")
-        time.sleep(VERIFY_POLL_SECONDS)
+    return support.wait_clean(endpoints, session, token, file_id, poll_seconds=VERIFY_POLL_SECONDS,
+                              timeout_seconds=VERIFY_TIMEOUT_SECONDS)
 
 
 def prepare(run: Launched) -> tuple[str, list[tuple[str, bytes]]]:
     endpoints = run.endpoints
-    token = requests.post(f"{endpoints['issuer']}/token", json={"user": "alice"}, timeout=10).json()["access_token"]
+    token = support.token(endpoints, user="alice")
     session = requests.Session()
     files = []
     for index in range(FILES):
@@ -117,7 +68,7 @@ def prepare(run: Launched) -> tuple[str, list[tuple[str, bytes]]]:
 def verification_latency(run: Launched, *, files: int, max_seconds: float) -> dict[str, Any]:
     """POST completed -> clean, one file at a time (no queueing behind other files)."""
     endpoints = run.endpoints
-    token = requests.post(f"{endpoints['issuer']}/token", json={"user": "carol"}, timeout=10).json()["access_token"]
+    token = support.token(endpoints, user="carol")
     session = requests.Session()
     latencies: list[float] = []
     errors: list[str] = []
@@ -185,37 +136,34 @@ def main() -> int:
     parser.add_argument("--verify-max-seconds", type=float, default=180.0, help="hard cap on that phase")
     args = parser.parse_args()
 
-    existing = os.environ.get("FILEGATE_LOCAL_DATA_DIR")
-    with tempfile.TemporaryDirectory(prefix="filegate-bench-") as tmp:
-        context = nullcontext(load(Path(existing))) if existing else launched(Path(tmp) / "local")
-        with context as run:
-            print(f"local mode ready in {run.startup_seconds:.1f} s; uploading {FILES} files ...", flush=True)
-            token, files = prepare(run)
-            results: dict[str, Any] = {"mint": [], "download": [], "iteration": [], "errors": []}
-            counter = {"next": 0, "total": args.iterations}
-            lock = threading.Lock()
-            started = time.monotonic()
-            deadline = started + args.max_seconds
-            threads = [threading.Thread(target=client, args=(run,), kwargs={
-                "token": token, "files": files, "counter": counter, "lock": lock, "deadline": deadline,
-                "results": results})
-                       for _ in range(args.clients)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            elapsed = time.monotonic() - started
-            print(f"{len(results['iteration'])} mints + downloads done; verification latency over "
-                  f"{args.verify_files} files ...", flush=True)
-            verification = verification_latency(run, files=args.verify_files, max_seconds=args.verify_max_seconds)
-            startup = run.startup_seconds
-        stop_seconds = getattr(run, "stop_seconds", None)
-        leftovers = getattr(run, "leftovers", [])
+    with support.local_mode() as run:
+        print(f"local mode ready in {run.startup_seconds:.1f} s; uploading {FILES} files ...", flush=True)
+        token, files = prepare(run)
+        results: dict[str, Any] = {"mint": [], "download": [], "iteration": [], "errors": []}
+        counter = {"next": 0, "total": args.iterations}
+        lock = threading.Lock()
+        started = time.monotonic()
+        deadline = started + args.max_seconds
+        threads = [threading.Thread(target=client, args=(run,), kwargs={
+            "token": token, "files": files, "counter": counter, "lock": lock, "deadline": deadline,
+            "results": results})
+                   for _ in range(args.clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.monotonic() - started
+        print(f"{len(results['iteration'])} mints + downloads done; verification latency over "
+              f"{args.verify_files} files ...", flush=True)
+        verification = verification_latency(run, files=args.verify_files, max_seconds=args.verify_max_seconds)
+        startup = run.startup_seconds
+    stop_seconds = getattr(run, "stop_seconds", None)
+    leftovers = getattr(run, "leftovers", [])
 
     completed = len(results["iteration"])
     report = {
         "benchmark": "local mode: POST /downloads (local API) + GET signed URL (local edge)",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.platform()},
+        "machine": support.local_machine(),
         "clients": args.clients,
         "iterations_requested": args.iterations,
         "iterations_completed": completed,
@@ -234,16 +182,14 @@ def main() -> int:
         "local_mode_stop_seconds": stop_seconds,
         "leftover_processes": leftovers,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    support.write_report(RESULTS, report)
     ok = (report["errors"] == 0 and not report["hit_time_cap"] and not leftovers
           and verification["errors"] == 0 and not verification["hit_time_cap"])
     print(f"\n{completed} mints + downloads, {report['errors']} errors, {report['iterations_per_second']}/s "
           f"with {args.clients} clients; mint p50 {report['mint']['p50_ms']} ms, download p50 "
           f"{report['download']['p50_ms']} ms; POST -> clean over {verification['files_completed']} files: p50 "
           f"{verification['latency']['p50_ms']} ms, p95 {verification['latency']['p95_ms']} ms "
-          f"-> {RESULTS.relative_to(ROOT)}")
+          f"-> {support.relative(RESULTS)}")
     return 0 if ok else 1
 
 

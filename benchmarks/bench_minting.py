@@ -1,45 +1,53 @@
-"""Minting benchmarks: what the handlers cost over the bare operations they wrap.
+"""Minting benchmarks: what the handlers cost over the bare operations they wrap, and cold starts.
 
-Run: ``python benchmarks/bench_minting.py`` (``make bench``). Bounded (well under a minute),
-in-process, no network: AWS calls go to moto's in-process mock. Prints a table and writes
-``benchmarks/results/minting.json``.
+Run: ``python benchmarks/bench_minting.py`` (``make bench``; ``--skip-cold-starts`` for the
+in-process part alone). Bounded (a few minutes: the cold starts build assets and start fresh
+interpreters), no network: the in-process figures call moto's in-process mock, the cold starts
+a moto server on 127.0.0.1. Prints a table and writes ``benchmarks/results/minting.json``.
 
-Figures:
+Figures (field names kept from earlier runs; new ones beside them):
 1. full-handler download mints/s (secret signer, ECDSA P-256, signature cache off so that every
-   mint signs) vs raw ``cryptography`` ECDSA P-256 signs/s;
+   mint signs, the file's record read from moto) vs raw ``cryptography`` ECDSA P-256 signs/s;
 2. the same handler vs a reference handler built as boto3's documentation shows
    (``CloudFrontSigner`` with an RSA-SHA1 ``rsa_signer`` that loads the PEM on each call), and
-   the same reference with the key loaded once;
+   the same reference with the key loaded once; and the handler with its record preloaded
+   (``hot_path.py`` says why) vs that reference: the goal is at least 1.5x;
 3. KMS calls per 1,000 mints of 50 distinct files (simulated 10 mints/s, so 100 s, two
    60-second cache windows) with the signature cache vs without;
-4. full-handler upload mints/s vs raw ``generate_presigned_post``;
-5. cold import (fresh interpreter, init phase included as in Lambda) of each handler module vs
-   ``import boto3`` plus one client; median of several runs.
+4. full-handler upload mints/s vs raw ``generate_presigned_post`` (record write to moto), and
+   with the record write set aside: the goal is at least 0.4x;
+5. the hot path of a download mint, piece by piece (``hot_path.py``);
+6. cold starts, Lambda-like (``lambda_like.py``): each handler's asset, read-only, the runtime's
+   variables, init and first invocation, vs ``import boto3`` plus one client in the same
+   environment (goal: at most 1.5x); each asset's zipped size (goal: at most 10 MiB); the
+   ``-X importtime`` top 10 of each. ``import_*`` fields hold these Lambda-like cold starts.
 """
 
 from __future__ import annotations
 
-import contextlib
+import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cold_import import cold_import as timed_cold_import
+import support
 
-ROOT = Path(__file__).resolve().parents[1]
-LAMBDAS = ROOT / "lambdas"
-sys.path.insert(0, str(LAMBDAS))
-RESULTS = ROOT / "benchmarks" / "results" / "minting.json"
+support.importable(support.ROOT, support.LAMBDAS)
 
-REGION = "ap-southeast-1"
+import hot_path  # noqa: E402
+import lambda_like  # noqa: E402
+
+RESULTS = support.RESULTS_DIR / "minting.json"
+REGION = support.REGION
 BASE_URL = "https://d111111abcdef8.cloudfront.net"
+ORIGIN_SECRET = "bench/origin-verify"
+ORIGIN_VALUE = "bench-origin-verify-value-0123456789abcdef"
 RULES = [
     {"name": "cv", "key_template": "private/users/{sub}/cv/{file}", "groups": ["careers"],
      "actions": ["upload", "download"], "content_types": ["application/pdf"], "max_bytes": 10485760,
@@ -51,51 +59,34 @@ BASE_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "FILEGATE_BUCKET": "filegate-bench", "FILEGATE_RULES": json.dumps(RULES), "FILEGATE_DOWNLOAD_BASE_URL": BASE_URL,
     "FILEGATE_ACTIVE_SLOT": "bench", "FILEGATE_FILES_TABLE": "filegate-bench-files",
+    "FILEGATE_ORIGIN_SECRET": ORIGIN_SECRET,
 }
 SECONDS_PER_RATE = 1.5
-IMPORT_RUNS = 5
 
 
 def rate(function: Callable[[int], Any], seconds: float = SECONDS_PER_RATE) -> float:
-    """Calls per second of ``function(i)`` over about ``seconds`` (after a short warm-up)."""
-    for index in range(20):
-        function(index)
-    count, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds:
-        for _ in range(20):
-            function(count)
-            count += 1
-    return count / elapsed
+    return support.rate(function, seconds)
 
 
-@contextlib.contextmanager
-def quiet_stdout() -> Iterator[None]:
-    """Handlers log and emit metrics to stdout (as in Lambda); keep them off the table."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 1)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
+#: The headers a browser's request reaches the Lambda with through CloudFront and the HTTP API
+#: (the token is a Cognito access token's length; its claims come from the authorizer).
+VIEWER_HEADERS = {
+    "accept": "application/json", "accept-encoding": "gzip, deflate, br", "accept-language": "en-GB,en;q=0.9",
+    "authorization": "Bearer " + "e" * 1050, "content-length": "80", "host": "files.careers.example.com",
+    "origin": "https://careers.example.com", "referer": "https://careers.example.com/profile",
+    "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+    "via": "2.0 0123456789abcdef0123456789abcdef.cloudfront.net (CloudFront)",
+    "x-amz-cf-id": "Abcdefghij0123456789abcdefghij0123456789ABCDEFGHIJ01==",
+    "x-amzn-trace-id": "Root=1-6a4b0c00-0123456789abcdef01234567", "x-forwarded-for": "198.51.100.7, 130.176.0.1",
+    "x-forwarded-port": "443", "x-forwarded-proto": "https", "cloudfront-viewer-country": "SG",
+}
 
 
 def event(path: str, body: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "version": "2.0", "routeKey": f"POST {path}", "rawPath": path, "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
-        "requestContext": {"http": {"method": "POST", "path": path, "sourceIp": "198.51.100.7"},
-                           "requestId": "bench", "stage": "$default",
-                           "authorizer": {"jwt": {"claims": {"sub": "alice", "cognito:groups": "[careers]"}}}},
-        "body": json.dumps(body), "isBase64Encoded": False,
-    }
-
-
-def file_key(index: int) -> str:
-    return f"private/users/alice/cv/{index:032x}.pdf"
+    """A user route's event as CloudFront and API Gateway deliver it: a browser's headers, the
+    origin-verify header, stage ``api``."""
+    return support.api_event(path, body, claims=support.careers_claims(), stage=support.API_STAGE,
+                             headers={**VIEWER_HEADERS, "x-origin-verify": ORIGIN_VALUE})
 
 
 class Context:
@@ -130,9 +121,9 @@ def _keys() -> tuple[Any, str, Any, bytes]:
     return ecdsa_key, ecdsa_pem, rsa_key, rsa_pem
 
 
-def download_vs_raw_sign(ecdsa_key: Any, ecdsa_pem: str, events: list[dict[str, Any]]) -> dict[str, float]:
-    """1. Handler with the secret signer (ECDSA, cache off: every mint signs) vs a raw sign. The
-    handler also reads the file's record (DynamoDB, moto in process)."""
+def download_vs_raw_sign(ecdsa_key: Any, ecdsa_pem: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """1. Handler with the secret signer (ECDSA, cache off: every mint signs) vs a raw sign; the
+    handler reads the file's record from moto. 5. Its hot path, records preloaded."""
     import boto3
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -142,15 +133,18 @@ def download_vs_raw_sign(ecdsa_key: Any, ecdsa_pem: str, events: list[dict[str, 
     boto3.client("secretsmanager", region_name=REGION).create_secret(Name="bench/ecdsa", SecretString=ecdsa_pem)
     slots = {"bench": {"public_key_id": "KBENCH", "secret_name": "bench/ecdsa"}}
     configure(FILEGATE_SIGNER="secret", FILEGATE_SIGNATURE_CACHE_SECONDS="0", FILEGATE_SIGNING_SLOTS=json.dumps(slots))
-    policy = ('{"Statement":[{"Resource":"' + BASE_URL + "/" + file_key(1) +
+    policy = ('{"Statement":[{"Resource":"' + BASE_URL + "/" + support.cv_key(1) +
               '","Condition":{"DateLessThan":{"AWS:EpochTime":1800000000}}}]}').encode()
     context = Context()
-    with quiet_stdout():
+    with support.quiet_stdout():
         assert downloads.handler(events[0], context)["statusCode"] == 200
         handler_rate = rate(lambda i: downloads.handler(events[i % len(events)], context))
     raw_rate = rate(lambda _i: ecdsa_key.sign(policy, ec.ECDSA(hashes.SHA256())))
+    pieces = hot_path.download_pieces(events, context, BASE_ENV["FILEGATE_FILES_TABLE"])
     return {"download_handler_secret_ecdsa_per_s": handler_rate, "raw_ecdsa_p256_sign_per_s": raw_rate,
-            "download_handler_vs_raw_sign": handler_rate / raw_rate}
+            "download_handler_vs_raw_sign": handler_rate / raw_rate,
+            "download_handler_records_preloaded_per_s": 1e6 / pieces["handler"],
+            **hot_path.hot_path_fields(pieces)}
 
 
 def reference_handlers(rsa_key: Any, rsa_pem: bytes, events: list[dict[str, Any]]) -> dict[str, float]:
@@ -208,7 +202,7 @@ def kms_calls(events: list[dict[str, Any]]) -> dict[str, int]:
         for label, cache_seconds in (("with_cache", "60"), ("without_cache", "0")):
             configure(FILEGATE_SIGNER="kms", FILEGATE_SIGNING_SLOTS=slots,
                       FILEGATE_SIGNATURE_CACHE_SECONDS=cache_seconds)
-            with quiet_stdout():
+            with support.quiet_stdout():
                 for index in range(1000):
                     tick["now"] = start + index * 0.1
                     assert downloads.handler(events[index % 50], context)["statusCode"] == 200
@@ -220,8 +214,7 @@ def kms_calls(events: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def upload_vs_raw_post() -> dict[str, float]:
-    """4. Upload handler vs a bare generate_presigned_post. The handler also writes the file's
-    record (DynamoDB, moto in process); the bare POST calls nothing."""
+    """4. Upload handler vs a bare generate_presigned_post: with its record write to moto, and set aside."""
     import boto3
     from botocore.config import Config
 
@@ -232,93 +225,74 @@ def upload_vs_raw_post() -> dict[str, float]:
     upload_event = event("/uploads", {"rule": "cv", "content_type": "application/pdf", "size": 48213,
                                       "filename": "My CV.pdf"})
     context = Context()
-    with quiet_stdout():
+    with support.quiet_stdout():
         assert uploads.handler(upload_event, context)["statusCode"] == 201
         upload_rate = rate(lambda _i: uploads.handler(upload_event, context))
+    preloaded_rate = hot_path.upload_handler_preloaded(upload_event, context)
     s3 = boto3.session.Session().client("s3", region_name=REGION, config=Config(
         signature_version="s3v4", s3={"addressing_style": "virtual"}))
     raw_rate = rate(lambda i: s3.generate_presigned_post(
-        "filegate-bench", file_key(i), Fields={"Content-Type": "application/pdf"},
+        "filegate-bench", support.cv_key(i), Fields={"Content-Type": "application/pdf"},
         Conditions=[{"Content-Type": "application/pdf"}, ["content-length-range", 1, 10485760]], ExpiresIn=300))
     return {"upload_handler_per_s": upload_rate, "raw_generate_presigned_post_per_s": raw_rate,
-            "upload_handler_vs_raw_presigned_post": upload_rate / raw_rate}
-
-
-def clean_records(count: int) -> None:
-    """The files the download benchmarks ask for, each with a ``clean`` record (downloads mint
-    only for verified files): made through the domain and the adapter, as the verifier makes them."""
-    import boto3
-
-    from filegate.adapters.files_table import FilesTable, create_tables
-    from filegate.domain.records import mark_clean, new_record
-
-    dynamodb = boto3.client("dynamodb", region_name=REGION)
-    create_tables(dynamodb, files_table=BASE_ENV["FILEGATE_FILES_TABLE"], idempotency_table="filegate-bench-idem")
-    table = FilesTable(dynamodb, BASE_ENV["FILEGATE_FILES_TABLE"])
-    for index in range(count):
-        record = new_record(file_id=f"{index:032x}", key=file_key(index), rule="cv", owner_sub="alice",
-                            owner_org_id=None, filename="cv.pdf", content_type="application/pdf",
-                            declared_size=48213, now=1_800_000_000)
-        table.put_new(record)
-        table.transition(record, mark_clean(record, now=1_800_000_001, size=48213, detected_type="application/pdf",
-                                            sha256="0" * 64, scan_verdict="NO_THREATS_FOUND"))
+            "upload_handler_vs_raw_presigned_post": upload_rate / raw_rate,
+            "upload_handler_records_preloaded_per_s": preloaded_rate,
+            "upload_handler_records_preloaded_vs_raw_presigned_post": preloaded_rate / raw_rate}
 
 
 def throughput() -> dict[str, Any]:
+    import boto3
     from moto import mock_aws
 
     ecdsa_key, ecdsa_pem, rsa_key, rsa_pem = _keys()
-    events = [event("/downloads", {"key": file_key(index)}) for index in range(1000)]
+    events = [event("/downloads", {"key": support.cv_key(index)}) for index in range(1000)]
     results: dict[str, Any] = {}
     with mock_aws():
         os.environ.update(BASE_ENV)
-        clean_records(len(events))
+        from filegate.adapters.files_table import create_tables
+
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        create_tables(dynamodb, files_table=BASE_ENV["FILEGATE_FILES_TABLE"], idempotency_table="filegate-bench-idem")
+        support.put_clean_records(dynamodb, BASE_ENV["FILEGATE_FILES_TABLE"], len(events))
+        boto3.client("secretsmanager", region_name=REGION).create_secret(Name=ORIGIN_SECRET,
+                                                                         SecretString=ORIGIN_VALUE)
         results.update(download_vs_raw_sign(ecdsa_key, ecdsa_pem, events))
         results.update(reference_handlers(rsa_key, rsa_pem, events))
         results.update(kms_calls(events))
         results.update(upload_vs_raw_post())
+        file_id = f"{0:032x}"
+        item = hot_path.stored_item(BASE_ENV["FILEGATE_FILES_TABLE"], file_id)
+    results["record_read_botocore_us"] = hot_path.botocore_record_read_us(BASE_ENV["FILEGATE_FILES_TABLE"],
+                                                                          file_id, item)
     handler_rate = results["download_handler_secret_ecdsa_per_s"]
     results["download_handler_vs_reference"] = handler_rate / results["reference_handler_boto3_docs_per_s"]
     key_once = results["reference_handler_key_loaded_once_per_s"]
     results["download_handler_vs_reference_key_once"] = handler_rate / key_once
+    results["download_handler_records_preloaded_vs_reference_key_once"] = (
+        results["download_handler_records_preloaded_per_s"] / key_once)
     return results
 
 
-def cold_import(code: str, env: dict[str, str]) -> float:
-    return timed_cold_import(code, env, runs=IMPORT_RUNS)
+#: The Lambda-like cold start of each function, under the field names earlier runs used.
+_LEGACY_COLD_FIELDS = {"uploads": "import_uploads_handler", "downloads_kms": "import_downloads_handler_kms",
+                       "downloads_secret": "import_downloads_handler_secret"}
 
 
-def cold_imports() -> dict[str, Any]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("FILEGATE_", "AWS_ENDPOINT"))}
-    env.update(BASE_ENV)
-    env["PYTHONPATH"] = str(LAMBDAS)
-    # As in Lambda: the module builds its clients and signer while it is imported (the init phase).
-    env["AWS_LAMBDA_FUNCTION_NAME"] = "bench"
-    kms = {**env, "FILEGATE_SIGNER": "kms",
-           "FILEGATE_SIGNING_SLOTS": json.dumps({"bench": {"public_key_id": "KBENCH", "kms_key_id": "alias/x"}})}
-    secret = {**env, "FILEGATE_SIGNER": "secret",
-              "FILEGATE_SIGNING_SLOTS": json.dumps({"bench": {"public_key_id": "KBENCH", "secret_name": "x"}})}
-    results = {
-        "import_boto3_plus_one_client_s": cold_import(
-            "import boto3; boto3.client('s3', region_name='ap-southeast-1')", env),
-        "import_uploads_handler_s": cold_import("import filegate.handlers.uploads", kms),
-        "import_downloads_handler_kms_s": cold_import("import filegate.handlers.downloads", kms),
-        "import_downloads_handler_secret_s": cold_import("import filegate.handlers.downloads", secret),
-    }
-    baseline = results["import_boto3_plus_one_client_s"]
-    for name in ("uploads_handler", "downloads_handler_kms", "downloads_handler_secret"):
-        results[f"import_{name}_vs_boto3"] = results[f"import_{name}_s"] / baseline
+def cold_starts(runs: int) -> dict[str, Any]:
+    results = lambda_like.lambda_like_cold_starts(lambda_like.minting_functions(), runs=runs,
+                                                  progress=lambda line: print(line, file=sys.stderr))
+    results["import_boto3_plus_one_client_s"] = results["lambda_like_baseline_boto3_plus_one_client_s"]
+    for name, legacy in _LEGACY_COLD_FIELDS.items():
+        results[f"{legacy}_s"] = results[f"lambda_like_{name}_cold_start_s"]
+        results[f"{legacy}_vs_boto3"] = results[f"lambda_like_{name}_cold_start_vs_baseline"]
     return results
 
 
-def main() -> None:
-    started = time.perf_counter()
-    results = {**throughput(), **cold_imports()}
-    results["total_seconds"] = time.perf_counter() - started
-    results["python"] = platform.python_version()
-    results["machine"] = f"{platform.machine()}, {os.cpu_count()} cpu"
-    rows = [
-        ("download handler, secret signer ECDSA (mints/s)", results["download_handler_secret_ecdsa_per_s"], ""),
+def rows(results: dict[str, Any]) -> list[support.Row]:
+    table: list[support.Row] = [
+        ("download handler, secret signer ECDSA, record from moto (mints/s)",
+         results["download_handler_secret_ecdsa_per_s"], ""),
+        ("download handler, record preloaded (mints/s)", results["download_handler_records_preloaded_per_s"], ""),
         ("raw cryptography ECDSA P-256 sign (signs/s)", results["raw_ecdsa_p256_sign_per_s"], ""),
         ("  ratio handler / raw sign", results["download_handler_vs_raw_sign"], "x"),
         ("reference handler, boto3 docs CloudFrontSigner RSA-SHA1 (mints/s)",
@@ -326,30 +300,44 @@ def main() -> None:
         ("  ratio handler / reference", results["download_handler_vs_reference"], "x"),
         ("reference handler, RSA key loaded once (mints/s)", results["reference_handler_key_loaded_once_per_s"], ""),
         ("  ratio handler / reference with key loaded once", results["download_handler_vs_reference_key_once"], "x"),
+        ("  ratio handler, record preloaded / reference with key loaded once (goal >= 1.5)",
+         results["download_handler_records_preloaded_vs_reference_key_once"], "x"),
         ("KMS calls per 1,000 mints of 50 files, signature cache on",
          results["kms_calls_per_1000_mints_50_files_with_cache"], ""),
         ("KMS calls per 1,000 mints of 50 files, signature cache off",
          results["kms_calls_per_1000_mints_50_files_without_cache"], ""),
-        ("upload handler (mints/s)", results["upload_handler_per_s"], ""),
+        ("upload handler, record to moto (mints/s)", results["upload_handler_per_s"], ""),
+        ("upload handler, record write set aside (mints/s)", results["upload_handler_records_preloaded_per_s"], ""),
         ("raw generate_presigned_post (posts/s)", results["raw_generate_presigned_post_per_s"], ""),
         ("  ratio handler / raw presigned POST", results["upload_handler_vs_raw_presigned_post"], "x"),
-        ("cold import: boto3 + one client (ms)", results["import_boto3_plus_one_client_s"] * 1000, ""),
-        ("cold import: uploads handler (ms)", results["import_uploads_handler_s"] * 1000, ""),
-        ("  ratio / boto3 + one client", results["import_uploads_handler_vs_boto3"], "x"),
-        ("cold import: downloads handler, kms signer (ms)", results["import_downloads_handler_kms_s"] * 1000, ""),
-        ("  ratio / boto3 + one client", results["import_downloads_handler_kms_vs_boto3"], "x"),
-        ("cold import: downloads handler, secret signer (ms)",
-         results["import_downloads_handler_secret_s"] * 1000, ""),
-        ("  ratio / boto3 + one client", results["import_downloads_handler_secret_vs_boto3"], "x"),
+        ("  ratio handler, write set aside / raw presigned POST (goal >= 0.4)",
+         results["upload_handler_records_preloaded_vs_raw_presigned_post"], "x"),
+        *hot_path.rows(results),
     ]
-    width = max(len(label) for label, _, _ in rows)
-    print(f"filegate minting benchmarks (Python {results['python']}, {results['machine']})")
-    for label, value, unit in rows:
-        text = f"{value:,.2f}{unit}" if unit or value < 100 else f"{value:,.0f}"
-        print(f"{label:<{width}}  {text:>12}")
-    print(f"total {results['total_seconds']:.1f} s; written to {RESULTS.relative_to(ROOT)}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    if "lambda_like_baseline_boto3_plus_one_client_s" in results:
+        table += lambda_like.table_rows(results, list(_LEGACY_COLD_FIELDS))
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=lambda_like.DEFAULT_RUNS, help="fresh children per cold start")
+    parser.add_argument("--skip-cold-starts", action="store_true", help="the in-process figures only")
+    parser.add_argument("--json", type=Path, default=RESULTS, help="where to write the results")
+    options = parser.parse_args(argv)
+    started = time.perf_counter()
+    results = throughput()
+    if not options.skip_cold_starts:
+        results.update(cold_starts(options.runs))
+    results["total_seconds"] = time.perf_counter() - started
+    results.update(support.machine())
+    support.print_table(f"filegate minting benchmarks (Python {results['python']}, {results['machine']})",
+                        rows(results))
+    if not options.skip_cold_starts:
+        for line in lambda_like.importtime_lines(results, list(_LEGACY_COLD_FIELDS)):
+            print(line)
+    print(f"total {results['total_seconds']:.1f} s; written to {support.relative(options.json)}")
+    support.write_results(options.json, results)
 
 
 if __name__ == "__main__":

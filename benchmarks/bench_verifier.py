@@ -10,15 +10,18 @@ Figures:
    1-megapixel JPEG (both photo-like gradients with noise; images are decoded *and re-encoded*);
 2. cold import (fresh interpreter, median of several runs) of ``filegate.domain.content``
    alone, of it plus ``preload()`` (every parser: what a Lambda pays if it preloads in its init
-   phase), and of it plus one first PDF inspection; against ``import boto3`` plus one client.
+   phase), and of it plus one first PDF inspection; against ``import boto3`` plus one client
+   (from the source tree, the virtualenv's interpreter);
+3. the verifier's Lambda-like cold start (``benchmarks/lambda_like.py``): its built asset,
+   read-only, the runtime's variables and libraries, init plus a first invocation (an SQS batch
+   with S3's Object Created and GuardDuty's clean verdict for a PDF, which it promotes), median of
+   several fresh children; the asset's zipped size and a ``-X importtime`` top 10 (``lambda_like_*``).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
-import platform
 import random
 import sys
 import time
@@ -27,6 +30,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import lambda_like
+import support
 from cold_import import cold_import as timed_cold_import
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,12 +45,7 @@ IMPORT_RUNS = 7
 
 def rate(function: Callable[[], Any], seconds: float = SECONDS_PER_RATE) -> float:
     """Calls per second of ``function()`` over about ``seconds`` (after a warm-up call)."""
-    function()
-    count, started = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds:
-        function()
-        count += 1
-    return count / elapsed
+    return support.rate(lambda _index: function(), seconds, warmup=1, batch=1)
 
 
 def pdf_1mib() -> bytes:
@@ -155,12 +155,16 @@ def cold_imports() -> dict[str, Any]:
     return results
 
 
+def lambda_like_cold_start() -> dict[str, Any]:
+    """The verifier as Lambda starts it (``lambda_like``): init, first invocation, asset size, importtime."""
+    return lambda_like.lambda_like_cold_starts([lambda_like.verifier_function()], runs=IMPORT_RUNS)
+
+
 def main() -> None:
     started = time.perf_counter()
-    results = {**throughput(), **cold_imports()}
+    results = {**throughput(), **cold_imports(), **lambda_like_cold_start()}
     results["total_seconds"] = time.perf_counter() - started
-    results["python"] = platform.python_version()
-    results["machine"] = f"{platform.machine()}, {os.cpu_count()} cpu"
+    results.update(support.machine())
     rows: list[tuple[str, float, str]] = []
     for name, label in (("pdf_1mib", "1 MiB PDF"), ("docx_1mib", "~1 MiB DOCX"), ("png_1mp", "1 MP PNG"),
                         ("jpeg_1mp", "1 MP JPEG")):
@@ -178,15 +182,14 @@ def main() -> None:
         ("cold import: filegate.handlers.verifier (ms)", results["import_verifier_handler_s"] * 1000, ""),
         ("  ratio / boto3 + one client", results["import_verifier_handler_vs_boto3"], "x"),
         ("first PDF inspection after import, lazy parsers (ms)", results["first_pdf_inspection_s"] * 1000, ""),
+        *lambda_like.table_rows(results, ["verifier"]),
     ]
-    width = max(len(label) for label, _, _ in rows)
-    print(f"filegate verifier benchmarks (Python {results['python']}, {results['machine']})")
-    for label, value, unit in rows:
-        text = f"{value:,.2f}{unit}" if unit or value < 100 else f"{value:,.0f}"
-        print(f"{label:<{width}}  {text:>12}")
-    print(f"total {results['total_seconds']:.1f} s; written to {RESULTS.relative_to(ROOT)}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    support.print_table(f"filegate verifier benchmarks (Python {results['python']}, {results['machine']}; "
+                        f"Lambda-like asset {results['lambda_like_asset_platform']})", rows)
+    for line in lambda_like.importtime_lines(results, ["verifier"]):
+        print(line)
+    print(f"total {results['total_seconds']:.1f} s; written to {support.relative(RESULTS)}")
+    support.write_results(RESULTS, results)
 
 
 if __name__ == "__main__":

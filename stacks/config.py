@@ -332,6 +332,11 @@ class EnvironmentConfig(_Strict):
     log_retention_days: int = 365
     removal_policy: Literal["retain", "destroy"] = "retain"
     lambda_reserved_concurrency: int | None = Field(None, ge=1, le=1000)
+    # Lambda SnapStart on the upload and download functions (published versions): a restored
+    # snapshot instead of a cold Python start on the request path. It costs: Python SnapStart bills
+    # snapshot caching per GB-s while each published version is live, plus a charge per restore.
+    # Strict: only a JSON boolean (pydantic would otherwise read "yes" or 1 as true).
+    snap_start: bool = Field(False, strict=True)
     read_exception_role_arns: tuple[str, ...] = ()
     # Roles (a security team's) that may read rejected/ objects for review; nobody else can.
     security_role_arns: tuple[str, ...] = ()

@@ -84,7 +84,7 @@ class FileApiStack(Stack):
             log_key=store.log_key,
             removal_policy=removal,
         )
-        self.api.add_function_routes("deletions", self.lifecycle.deletions_function)
+        self.api.add_function_routes("deletions", self.lifecycle.deletions_alias)
         self._grant(config, store)
         verification = store.verification
         sweep_period = Duration.minutes(config.verification.sweep_interval_minutes)

@@ -17,6 +17,7 @@ import compileall
 import hashlib
 import py_compile
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -33,12 +34,36 @@ CACHE_ROOT = ROOT / ".build" / "lambda-assets"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 RUNTIME_PYTHON = (3, 13)
 PIP_PLATFORM = "manylinux2014_aarch64"
-RECIPE_VERSION = "3"  # bump when the way bundles are built changes
+RECIPE_VERSION = "4"  # bump when the way bundles are built changes
 LAMBDA_TASK_ROOT = "/var/task"
 PIP_INSTALL_RECORDS = {"INSTALLER", "REQUESTED", "direct_url.json"}
 #: Python 2 modules some wheels still ship next to their Python 3 code, never imported on 3.x
 #: (and not compilable by it): olefile's legacy ``olefile2`` API.
 PYTHON2_ONLY_MODULES = {"olefile/olefile2.py"}
+#: Files a Lambda never reads: byte code of another interpreter, type stubs (``*.pyi``), and the C,
+#: C++, Cython and Rust sources and headers some wheels ship next to their compiled extensions.
+NEVER_LOADED_SUFFIXES = {".pyc", ".pyo", ".pyi", ".c", ".h", ".cc", ".cpp", ".hpp", ".pxd", ".pxi", ".pyx", ".rs"}
+#: ...and the PEP 561 marker, for type checkers only.
+NEVER_LOADED_NAMES = PIP_INSTALL_RECORDS | {"py.typed"}
+#: Test suites inside third-party packages: dropped unless the function's import graph reaches them.
+TEST_SUITE_DIRS = {"tests", "test"}
+#: Top-level packages and modules a wheel ships that are dropped when the function's import graph
+#: never reaches them: cffi's Python package is its build-time API (``cdef``, ``compile``); at run
+#: time cryptography's bindings load only the ``_cffi_backend`` extension, which stays. olefile's
+#: ``OleFileIO_PL`` is its pre-2015 name, an alias module nothing imports.
+DROPPED_WHEN_UNREACHED = {"cffi", "OleFileIO_PL"}
+#: Packages whose subpackages the function's import graph never reaches are dropped, at subpackage
+#: granularity (never single modules): Powertools ships every utility (Kafka, AppSync, data
+#: masking, OpenAPI...) and a function uses a few.
+PRUNED_TO_REACHED_SUBPACKAGES = ("aws_lambda_powertools",)
+#: ELF sections no loader maps (not ``SHF_ALLOC``): the full symbol table and its strings, and
+#: DWARF debug information. ``dlopen`` resolves through ``.dynsym``/``.dynstr``, which stay; only
+#: native backtraces lose function names. cryptography's Rust extension, Pillow's and wrapt's
+#: ship unstripped (manylinux only requires the libraries auditwheel grafts to be stripped).
+UNMAPPED_ELF_SECTIONS = (".symtab", ".strtab", ".debug")
+#: Calls that import a module named at run time: a module making one with a non-constant name
+#: counts as importing its whole package (``importlib.import_module(f"{__name__}.envelopes")``).
+DYNAMIC_IMPORT_CALLS = {"import_module", "__import__", "LazyLoader", "spec_from_file_location"}
 
 
 class BundlingError(RuntimeError):
@@ -152,7 +177,8 @@ class LambdaBundle:
             target = staging / source.relative_to(LAMBDA_ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
-        _strip(staging)
+        reached = import_graph(self.entry_module, staging)
+        _strip(staging, reached, first_party=self.entry_module.split(".", maxsplit=1)[0])
         _compile(staging)
 
 
@@ -168,14 +194,232 @@ def _pip_install(requirements: Path, target: Path) -> None:
         raise BundlingError(f"pip could not install {requirements.name} for {PIP_PLATFORM}:\n{result.stderr}")
 
 
-def _strip(staging: Path) -> None:
-    """Drop what a Lambda never runs: scripts, caches, and pip's per-install files."""
+class _ModuleIndex:
+    """The importable modules under an asset root: dotted name -> source file (``None`` for an
+    extension module, whose imports cannot be read)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, Path | None] = {}
+        for path in sorted(root.rglob("*")):
+            if not path.is_file() or any(part.endswith(".dist-info") for part in path.relative_to(root).parts):
+                continue
+            parts = list(path.relative_to(root).parts)
+            if path.suffix == ".py":
+                parts[-1] = path.stem
+                if parts[-1] == "__init__":
+                    parts.pop()
+                if parts and all(part.isidentifier() for part in parts):
+                    self.files[".".join(parts)] = path
+            elif path.suffix in {".so", ".pyd"}:
+                parts[-1] = path.name.split(".", 1)[0]
+                if all(part.isidentifier() for part in parts):
+                    self.files.setdefault(".".join(parts), None)
+
+    def package_of(self, module: str) -> str:
+        path = self.files.get(module)
+        return module if path is not None and path.name == "__init__.py" else module.rpartition(".")[0]
+
+
+def import_graph(entry_module: str, root: Path) -> set[str]:
+    """Every module under ``root`` that importing ``entry_module`` can reach, transitively, across
+    first- and third-party code, erring on the side of including: imports inside functions and
+    under ``TYPE_CHECKING`` count, every package on a module's way is reached, ``from p import n``
+    reaches ``p.n`` when it is a module, a string constant naming a module counts as importing it
+    (Powertools' ``LazyLoader`` takes its module's name from a constant), and a module importing
+    by a name computed at run time (``importlib.import_module(f"{__name__}.x")``) reaches its
+    whole package. A module that cannot be parsed reaches its whole top-level package."""
+    index = _ModuleIndex(root)
+    reached: set[str] = set()
+    pending = [entry_module]
+
+    def reach(name: str) -> None:
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):
+            candidate = ".".join(parts[:depth])
+            if candidate in index.files and candidate not in reached:
+                reached.add(candidate)
+                pending.append(candidate)
+
+    def reach_subtree(package: str) -> None:
+        for name in index.files:
+            if name == package or name.startswith(package + "."):
+                reach(name)
+
+    while pending:
+        name = pending.pop()
+        reach(name)
+        path = index.files.get(name)
+        if path is None:
+            continue
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError):
+            reach_subtree(name.split(".")[0])
+            continue
+        package = index.package_of(name).split(".") if index.package_of(name) else []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    reach(alias.name)
+            elif isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                prefix = ".".join(base + ([node.module] if node.module else []))
+                reach(prefix)
+                for alias in node.names:
+                    reach(f"{prefix}.{alias.name}")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in index.files:
+                reach(node.value)
+            elif isinstance(node, ast.Call):
+                called = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+                if called in DYNAMIC_IMPORT_CALLS and not all(isinstance(arg, ast.Constant) for arg in node.args):
+                    reach_subtree(".".join(package) or name)
+    return reached
+
+
+def _reaches(reached: set[str], package: str) -> bool:
+    return any(name == package or name.startswith(package + ".") for name in reached)
+
+
+def _strip(staging: Path, reached: set[str] | None = None, first_party: str | None = None) -> None:
+    """Drop what a Lambda never runs: scripts, caches, pip's per-install files, type stubs and
+    C/Rust sources, stub-only packages, and (given ``reached``, the function's import graph) the
+    test suites, build-time packages and Powertools subpackages that graph never reaches."""
     for path in sorted(staging.rglob("*"), reverse=True):
-        if path.name in {"__pycache__", "bin"} and path.is_dir():
-            shutil.rmtree(path)
-        elif path.is_file() and (path.suffix in {".pyc", ".pyo"} or path.name in PIP_INSTALL_RECORDS
-                                 or path.relative_to(staging).as_posix() in PYTHON2_ONLY_MODULES):
+        relative = path.relative_to(staging)
+        if path.is_dir():
+            if path.name in {"__pycache__", "bin"} or (len(relative.parts) == 1 and path.name.endswith("-stubs")):
+                shutil.rmtree(path)
+        elif (path.suffix in NEVER_LOADED_SUFFIXES or path.name in NEVER_LOADED_NAMES
+              or relative.as_posix() in PYTHON2_ONLY_MODULES):
             path.unlink()
+        elif path.suffix == ".so" or ".so." in path.name:
+            _strip_symbols(path)
+    if reached is not None:
+        _drop_unreached(staging, reached, first_party)
+    for path in sorted(staging.rglob("*"), reverse=True):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()  # e.g. cryptography's ``_rust/`` once its stubs are gone
+
+
+_ELF64_HEADER = struct.Struct("<16sHHIQQQIHHHHHH")
+_ELF64_PROGRAM_HEADER = struct.Struct("<IIQQQQQQ")
+_ELF64_SECTION_HEADER = struct.Struct("<IIQQQQIIQQ")
+_SHF_ALLOC, _SHF_INFO_LINK, _SHT_NOBITS = 0x2, 0x40, 8
+
+
+def _strip_symbols(path: Path) -> bool:
+    """Drop the ``UNMAPPED_ELF_SECTIONS`` of a little-endian ELF64 shared object, in pure Python (no
+    binutils for another architecture needed, the same bytes on every machine). Every byte a
+    segment (or an allocated section) covers is kept verbatim, at its offset: dropped sections
+    after the last segment are cut off, those between segments (where patchelf appended
+    segments) are zeroed in place, kept unmapped sections after the last segment move up, and
+    the dropped sections' headers become ``SHT_NULL``. A file this cannot handle safely (another
+    layout, a kept section linking to a dropped one, a dropped section overlapping a segment, a
+    kept one straddling the last segment's end) is left as it is. True when the file changed."""
+    data = path.read_bytes()
+    if len(data) < _ELF64_HEADER.size or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return False
+    try:
+        stripped = _without_unmapped_sections(data)
+    except (struct.error, ValueError, IndexError):
+        return False  # not the layout it reads: leave it
+    if stripped is None or stripped == data:
+        return False
+    path.write_bytes(stripped)
+    return True
+
+
+def _without_unmapped_sections(data: bytes) -> bytes | None:
+    header = _ELF64_HEADER.unpack_from(data)
+    phoff, shoff, ehsize, phentsize, phnum, shentsize, shnum, shstrndx = header[5], header[6], *header[8:]
+    if (not shoff or not shnum or shstrndx >= shnum or phentsize != _ELF64_PROGRAM_HEADER.size
+            or shentsize != _ELF64_SECTION_HEADER.size or shoff + shnum * shentsize > len(data)):
+        return None
+    sections = [list(_ELF64_SECTION_HEADER.unpack_from(data, shoff + index * shentsize)) for index in range(shnum)]
+    dropped = _droppable_sections(data, sections, shstrndx)
+    if not dropped:
+        return None
+    segments = _mapped_ranges(data, phoff, phnum, ehsize, sections)
+    for index in dropped:
+        start, end = sections[index][4], sections[index][4] + sections[index][5]
+        if end > len(data) or any(start < mapped_to and mapped_from < end for mapped_from, mapped_to in segments):
+            return None
+    mapped_end = max(end for _start, end in segments)
+    out = bytearray(data[:mapped_end])
+    for index, section in enumerate(sections):
+        if not index or section[1] == _SHT_NOBITS or section[2] & _SHF_ALLOC:
+            continue
+        if index in dropped:
+            # Between two segments (patchelf appends segments after them): zeroed in place.
+            start, end = section[4], min(section[4] + section[5], mapped_end)
+            if start < end:
+                out[start:end] = bytes(end - start)
+            sections[index] = [section[0], 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        elif section[4] < mapped_end:
+            if section[4] + section[5] > mapped_end:
+                return None
+        else:
+            out += bytes(-len(out) % max(section[8], 1))
+            start, section[4] = section[4], len(out)
+            out += data[start:start + section[5]]
+    out += bytes(-len(out) % 8)
+    new_shoff = len(out)
+    for section in sections:
+        out += _ELF64_SECTION_HEADER.pack(*section)
+    struct.pack_into("<Q", out, 0x28, new_shoff)  # e_shoff
+    return bytes(out)
+
+
+def _droppable_sections(data: bytes, sections: list[list[int]], shstrndx: int) -> set[int]:
+    """Indexes of the unmapped sections to drop; none when a kept section links to one of them."""
+    names = sections[shstrndx][4]
+
+    def name(section: list[int]) -> str:
+        start = names + section[0]
+        return data[start:data.index(b"\0", start)].decode("ascii", "replace")
+
+    dropped = {index for index, section in enumerate(sections) if index and not section[2] & _SHF_ALLOC
+               and section[1] != _SHT_NOBITS and name(section).startswith(UNMAPPED_ELF_SECTIONS)}
+    if shstrndx in dropped or any(
+            section[6] in dropped or (section[2] & _SHF_INFO_LINK and section[7] in dropped)
+            for index, section in enumerate(sections) if index not in dropped):
+        return set()
+    return dropped
+
+
+def _mapped_ranges(data: bytes, phoff: int, phnum: int, ehsize: int,
+                   sections: list[list[int]]) -> list[tuple[int, int]]:
+    """File ranges the loader reads: the headers, every segment, every allocated section."""
+    ranges = [(0, max(ehsize, phoff + phnum * _ELF64_PROGRAM_HEADER.size))]
+    for index in range(phnum):
+        segment = _ELF64_PROGRAM_HEADER.unpack_from(data, phoff + index * _ELF64_PROGRAM_HEADER.size)
+        ranges.append((segment[2], segment[2] + segment[5]))
+    ranges += [(section[4], section[4] + section[5]) for section in sections
+               if section[2] & _SHF_ALLOC and section[1] != _SHT_NOBITS]
+    return ranges
+
+
+def _drop_unreached(staging: Path, reached: set[str], first_party: str | None) -> None:
+    for path in sorted(staging.rglob("*")):
+        if not path.is_dir() or not path.exists():
+            continue
+        parts = path.relative_to(staging).parts
+        if parts[0].endswith(".dist-info") or parts[0] == first_party:
+            continue
+        module = ".".join(parts)
+        package = (path / "__init__.py").exists()
+        if _reaches(reached, module):
+            continue
+        top_level = len(parts) == 1
+        if ((top_level and module in DROPPED_WHEN_UNREACHED)
+                or (package and not top_level and path.name in TEST_SUITE_DIRS)
+                or (package and not top_level and parts[0] in PRUNED_TO_REACHED_SUBPACKAGES)):
+            shutil.rmtree(path)
+    for name in DROPPED_WHEN_UNREACHED:
+        single = staging / f"{name}.py"
+        if single.is_file() and name not in reached:
+            single.unlink()
 
 
 def _compile(staging: Path) -> None:

@@ -13,16 +13,23 @@ an unhandled Lambda error).
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
-from typing import Any
+import typing
+from typing import Annotated, Any
 
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import Response as PowertoolsResponse
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer, SecurityScheme
+from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from filegate.domain.front_door import API_STAGE, GATEWAY_MESSAGES, WAF_RESPONSES, waf_response_body
 from filegate.domain.listing import CURSOR_PATTERN, MAX_CURSOR_LENGTH
 from filegate.domain.quarantine import FILE_ID
 from filegate.handlers import deletions, downloads, files, uploads
 from filegate.handlers.models import GatewayMessage
+from filegate.handlers.routing import PathParameter, Response, Route, Router
 
 TITLE = "filegate minting API"
 VERSION = "1.0.0"
@@ -172,10 +179,48 @@ def _finish_operation(path: str, method: str, operation: dict[str, Any]) -> None
     operation["responses"] = dict(sorted(operation["responses"].items()))
 
 
+def _powertools_annotation(annotation: Any) -> Any:
+    """A route's annotation as Powertools reads it: ``PathParameter`` -> ``Path``, our
+    ``Response[X]`` -> Powertools' ``Response[X]``."""
+    if typing.get_origin(annotation) is Annotated:
+        base, *extras = typing.get_args(annotation)
+        converted = [Path(description=extra.description) if isinstance(extra, PathParameter) else extra
+                     for extra in extras]
+        return Annotated[(base, *converted)]
+    if typing.get_origin(annotation) is Response:
+        return PowertoolsResponse[typing.get_args(annotation)]  # type: ignore[misc]
+    return annotation
+
+
+def _declared(route: Route) -> Any:
+    """A function with ``route``'s name, docstring and signature in Powertools' terms (never called)."""
+    hints = typing.get_type_hints(route.function, include_extras=True)
+    signature = inspect.signature(route.function)
+
+    def declared(**_: Any) -> Any:
+        raise RuntimeError("only documents a route")
+
+    functools.update_wrapper(declared, route.function)
+    del declared.__wrapped__  # type: ignore[attr-defined]
+    declared.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[parameter.replace(annotation=_powertools_annotation(hints[parameter.name]))
+                    for parameter in signature.parameters.values()],
+        return_annotation=_powertools_annotation(hints.get("return", inspect.Signature.empty)))
+    return declared
+
+
+def powertools_resolver(router: Router) -> APIGatewayHttpResolver:
+    """``router``'s routes on Powertools' resolver, which writes their OpenAPI operations."""
+    resolver = APIGatewayHttpResolver(enable_validation=True)
+    for route in router.routes:
+        resolver.route(route.path, route.method, **route.openapi)(_declared(route))
+    return resolver
+
+
 def document() -> dict[str, Any]:
     merged: dict[str, Any] | None = None
-    for app in (uploads.app, downloads.app, files.app, deletions.app):
-        schema = json.loads(app.get_openapi_json_schema(
+    for router in (uploads.app, downloads.app, files.app, deletions.app):
+        schema = json.loads(powertools_resolver(router).get_openapi_json_schema(
             title=TITLE, version=VERSION, description=DESCRIPTION, security_schemes=SECURITY_SCHEMES))
         if merged is None:
             merged = schema

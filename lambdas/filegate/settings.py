@@ -134,7 +134,7 @@ class SettingsError(ValueError):
 class SigningSlot(BaseModel):
     """One signing key slot: the CloudFront public key id and where its private half lives."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     public_key_id: str
     kms_key_id: str | None = None
@@ -154,7 +154,7 @@ class SigningSlot(BaseModel):
 class _FromEnvironment(BaseModel):
     """How a settings model is read from the environment (its ``ENVIRONMENT`` names, plus the region)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     #: setting name -> environment variable, for the model's own fields.
     ENVIRONMENT: ClassVar[Mapping[str, str]] = {}
 

@@ -179,6 +179,8 @@ class Lifecycle(FunctionHost):
         if config.lambda_reserved_concurrency is None:
             acknowledge(self.deletions_function, NO_RESERVED_CONCURRENCY_REASON,
                         "NIST.800.53.R5-LambdaConcurrency", "HIPAA.Security-LambdaConcurrency")
+        #: What the DELETE and /backend/ lifecycle routes invoke (``MintingApi.add_function_routes``).
+        self.deletions_alias = self.live_alias("Deletions", self.deletions_function)
 
         self.erasure_worker = self._function(
             "ErasureWorker", ERASURE_WORKER_HANDLER, self.erasure_worker_role, environment,

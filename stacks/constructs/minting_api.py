@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
@@ -144,32 +144,43 @@ class MintingApi(FunctionHost):
             description="Signs CloudFront URLs with the signing slot keys; reads nothing",
         )
         self.upload_function = self._function("Upload", UPLOAD_HANDLER, self.upload_role, environment,
-                                              requirements=(LAMBDA_ROOT / "requirements.txt",))
+                                              requirements=(LAMBDA_ROOT / "requirements.txt",),
+                                              snap_start=config.snap_start)
         download_requirements = [LAMBDA_ROOT / "requirements.txt"]
         if config.signing.signer == "secret":
             download_requirements.append(LAMBDA_ROOT / "requirements-secret-signer.txt")
         self.download_function = self._function("Download", DOWNLOAD_HANDLER, self.download_role, environment,
-                                                requirements=tuple(download_requirements))
+                                                requirements=tuple(download_requirements),
+                                                snap_start=config.snap_start)
         self.files_role = lambda_role(
             self, "FilesRole",
             description="Answers GET /files and GET /files/{file_id}: reads and lists file records; nothing else",
         )
         self.files_function = self._function("Files", FILES_HANDLER, self.files_role, files_environment,
                                              requirements=(LAMBDA_ROOT / "requirements.txt",))
+        # What the routes invoke: the alias ``live`` on each function's published version.
+        self.upload_alias = self.live_alias("Upload", self.upload_function)
+        self.download_alias = self.live_alias("Download", self.download_function)
+        self.files_alias = self.live_alias("Files", self.files_function)
 
         self.http_api = apigw.HttpApi.from_http_api_attributes(self, "HttpApi", http_api_id=http_api.api_id)
         self._authorizer = authorizer
         self._authorization_scopes = authorization_scopes
         self._backend_authorizer = authorizers.HttpIamAuthorizer()
-        for name, function in {"uploads": self.upload_function, "downloads": self.download_function,
-                               "files": self.files_function}.items():
-            self.add_function_routes(name, function)
+        for name, alias in {"uploads": self.upload_alias, "downloads": self.download_alias,
+                            "files": self.files_alias}.items():
+            self.add_function_routes(name, alias)
 
-    def add_function_routes(self, name: str, function: lambda_.IFunction) -> None:
-        """``USER_ROUTES[name]`` (JWT, the files scopes) and ``BACKEND_ROUTES[name]`` (IAM) to ``function``."""
+    def add_function_routes(self, name: str, alias: lambda_.IFunction) -> None:
+        """``USER_ROUTES[name]`` (JWT, the files scopes) and ``BACKEND_ROUTES[name]`` (IAM) to ``alias``.
+
+        Give the function's ``live`` alias (``FunctionHost.live_alias``), not the function: the
+        integration and API Gateway's invoke permission then name the alias ARN, so requests run the
+        published version (with SnapStart where it is on) and never ``$LATEST``.
+        """
         if name not in USER_ROUTES and name not in BACKEND_ROUTES:
             raise KeyError(f"{name!r} has no routes in USER_ROUTES or BACKEND_ROUTES")
-        integration = integrations.HttpLambdaIntegration(f"{name.title()}Integration", function)
+        integration = integrations.HttpLambdaIntegration(f"{name.title()}Integration", alias)
         for method, path in USER_ROUTES.get(name, ()):
             self._route(method, path, integration, authorizer=self._authorizer,
                         authorization_scopes=self._authorization_scopes)
@@ -189,12 +200,21 @@ class MintingApi(FunctionHost):
 
     def _function(
         self, name: str, handler: str, role: iam.Role, environment: dict[str, str], *,
-        requirements: tuple,
+        requirements: tuple, snap_start: bool = False,
     ) -> lambda_.Function:
+        """One API function; ``snap_start``: its published versions start from a SnapStart snapshot
+        (``EnvironmentConfig.snap_start``: the minting functions, on the request path of every upload
+        and download)."""
         function = self.hosted_function(
             name, handler=handler, role=role, environment=environment, requirements=requirements,
             memory_mb=512, timeout=Duration.seconds(10), reserved_concurrency=self.config.lambda_reserved_concurrency,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
         )
         acknowledge_python_function(function, caller="by API Gateway for each request",
                                     reserved_concurrency=self.config.lambda_reserved_concurrency is not None)
+        if snap_start:
+            Annotations.of(function).acknowledge_warning(
+                "@aws-cdk/aws-lambda:snapStartRequirePublish",
+                "SnapStart applies to published versions only: this function's current version is published "
+                "(live_alias), and the HTTP API invokes it through the alias `live`, never $LATEST.")
         return function

@@ -54,6 +54,10 @@ class FunctionHost(Construct):
         self._log_key = log_key
         self._removal_policy = removal_policy
 
+    def live_alias(self, name: str, function: lambda_.Function) -> lambda_.Alias:
+        """``live_alias`` in this construct."""
+        return live_alias(self, name, function=function)
+
     def hosted_function(self, name: str, *, handler: str, role: iam.Role, environment: dict[str, str],
                         requirements: tuple[Any, ...], memory_mb: int, timeout: Duration,
                         reserved_concurrency: int | None, **options: Any) -> lambda_.Function:
@@ -62,6 +66,24 @@ class FunctionHost(Construct):
             self, name, handler=handler, role=role, environment=environment, requirements=requirements,
             memory_mb=memory_mb, timeout=timeout, reserved_concurrency=reserved_concurrency,
             log_retention=self._log_retention, log_key=self._log_key, removal_policy=self._removal_policy, **options)
+
+
+#: The alias every caller of an API function invokes (API Gateway's integrations and permissions).
+LIVE_ALIAS = "live"
+
+
+def live_alias(scope: Construct, name: str, *, function: lambda_.Function) -> lambda_.Alias:
+    """``<name>LiveAlias``: the alias ``live`` on ``function``'s current published version.
+
+    SnapStart applies to published versions only (never to ``$LATEST``), so callers invoke this alias;
+    every environment gets it, with SnapStart or without, so all deploy the same shape. A version the
+    alias has moved past is deleted, not retained: nothing invokes it, and a retained SnapStart version
+    would keep its snapshot cache billed while it is active.
+    """
+    version = function.current_version
+    version.apply_removal_policy(RemovalPolicy.DESTROY)
+    return lambda_.Alias(scope, f"{name}LiveAlias", alias_name=LIVE_ALIAS, version=version,
+                         description=f"filegate: what the HTTP API invokes ({function.node.id})")
 
 
 def lambda_role(scope: Construct, construct_id: str, *, description: str, role_name: str | None = None) -> iam.Role:

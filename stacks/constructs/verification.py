@@ -200,6 +200,7 @@ class Verification(FunctionHost):
             self, "VerifierRole", role_name=verifier_role_name,
             description="Reads quarantined uploads, promotes or rejects them, records and announces the outcome",
         )
+        # No SnapStart: an SQS consumer behind seconds of malware scanning; no user feels its cold start.
         self.verifier = self._function(
             "Verifier", VERIFIER_HANDLER, self.verifier_role, verifier_environment,
             requirements=(LAMBDA_ROOT / "requirements.txt", LAMBDA_ROOT / "requirements-verifier.txt"),

@@ -286,3 +286,19 @@ def test_bad_front_door_values_name_the_setting(context: dict[str, Any], overrid
     # Given one wrong value / When the environment is loaded / Then the error starts with its path
     with pytest.raises(ConfigError, match=rf"^{re.escape(setting)}\b"):
         environment_from_context(_with(context, "prod", **override), "prod")
+
+
+# --- Lambda SnapStart (issue 12) ----------------------------------------------------------------
+
+def test_snap_start_is_on_in_prod_only(context: dict[str, Any]) -> None:
+    # Given cdk.json / When each environment is loaded / Then prod restores snapshots, dev starts cold
+    assert environment_from_context(context, "prod").snap_start is True
+    assert environment_from_context(context, "dev").snap_start is False
+
+
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0, None, ["true"]])
+def test_snap_start_takes_a_json_boolean_only(context: dict[str, Any], value: Any) -> None:
+    # Given snap_start as anything but true/false (pydantic would otherwise read "yes" or 1 as true)
+    # When the environment is loaded / Then synthesis fails naming the setting
+    with pytest.raises(ConfigError, match=rf"^{re.escape('environments.prod.snap_start')}\b"):
+        environment_from_context(_with(context, "prod", snap_start=value), "prod")

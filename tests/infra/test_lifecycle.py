@@ -101,7 +101,11 @@ def test_every_route_has_its_authorization_and_its_function(deployment: tuple[Sy
             assert "AuthorizationScopes" not in route, key
         target = route["Target"]["Fn::Join"][1][1]["Ref"]
         uri = integrations[target]["Properties"]["IntegrationUri"]
-        assert uri == {"Fn::GetAtt": [_function_id(template, handler), "Arn"]}, key
+        # through the function's alias `live` (its published version), never the bare function
+        assert set(uri) == {"Ref"}, f"{key}: {uri} names no alias"
+        alias = template["Resources"][uri["Ref"]]
+        assert alias["Type"] == "AWS::Lambda::Alias" and alias["Properties"]["Name"] == "live", key
+        assert alias["Properties"]["FunctionName"] == {"Ref": _function_id(template, handler)}, key
 
 
 def test_cors_allows_get_post_delete_for_the_configured_origins_only(app: Synthesized) -> None:

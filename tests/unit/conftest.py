@@ -448,9 +448,11 @@ def life(configure: Any, revocations: FakeRevocations) -> Minting:
 
 
 @pytest.fixture
-def logs() -> Iterator[list[str]]:
-    """Every line the handlers' Powertools logger writes, formatted exactly as in Lambda."""
+def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every log line the handlers write, formatted exactly as in Lambda: their Powertools
+    logger's, and the audit lines ``request_log`` writes (as they reach standard output)."""
     from filegate.handlers.common import logger
+    from filegate.handlers.observability import request_log
 
     lines: list[str] = []
 
@@ -458,6 +460,13 @@ def logs() -> Iterator[list[str]]:
         def emit(self, record: logging.LogRecord) -> None:
             lines.append(self.format(record))
 
+    written = request_log.emit_audit
+
+    def collect_audit(text: str) -> None:
+        lines.append(text)
+        written(text)
+
+    monkeypatch.setattr(request_log, "emit_audit", collect_audit)
     collector = Collect()
     collector.setFormatter(logger.registered_formatter)
     logging.getLogger("filegate").addHandler(collector)

@@ -145,8 +145,8 @@ def test_a_refused_call_never_parses_its_body(minting: Minting, monkeypatch: pyt
     # Given a direct call (no CloudFront, so no body limit) with a large body
     from filegate.handlers import common
     parsed: list[int] = []
-    real = common._normalised_body
-    monkeypatch.setattr(common, "_normalised_body", lambda event: parsed.append(1) or real(event))
+    real = common._parsed_body
+    monkeypatch.setattr(common, "_parsed_body", lambda event: parsed.append(1) or real(event))
     event = api_event("/uploads", raw_body=json.dumps({"filename": "x" * 2_000_000}), claims=careers("alice"),
                       origin="wrong")
     # When handled

@@ -21,6 +21,7 @@ from filegate.adapters.dependency_config import dependency_config
 from filegate.adapters.signer import SignerUnavailable
 
 SecretReader = Callable[[str], str]
+_DETERMINISTIC_ECDSA = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 
@@ -40,15 +41,22 @@ def load_signing_key(pem: str | bytes) -> PrivateKey:
 
 
 def sign_with(key: PrivateKey, message: bytes) -> bytes:
-    """SHA-256 signature as CloudFront verifies it: DER ECDSA, or RSA PKCS#1 v1.5."""
+    """SHA-256 signature as CloudFront verifies it: DER ECDSA, or RSA PKCS#1 v1.5.
+
+    ECDSA is deterministic (RFC 6979): its nonce comes from the key and the message, never from
+    a random generator whose state a SnapStart snapshot would share between environments (a
+    nonce used twice with one key gives the key away)."""
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(message, ec.ECDSA(hashes.SHA256()))
+        return key.sign(message, _DETERMINISTIC_ECDSA)
     return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
 
-def secrets_provider(region: str | None = None) -> SecretsProvider:
-    """A Powertools provider whose Secrets Manager client gives up well inside the Lambda timeout."""
-    return SecretsProvider(boto_config=dependency_config(), boto3_session=boto3.session.Session(region_name=region))
+def secrets_provider(region: str | None = None, session: boto3.session.Session | None = None) -> SecretsProvider:
+    """A Powertools provider whose Secrets Manager client gives up well inside the Lambda timeout
+    (its client from ``session`` when given, in ``region``)."""
+    client = (session or boto3.session.Session()).client("secretsmanager", region_name=region,
+                                                           config=dependency_config())
+    return SecretsProvider(boto3_client=client)
 
 
 def powertools_secret_reader(max_age: int, provider: SecretsProvider | None = None) -> SecretReader:

@@ -181,7 +181,7 @@ def rule_for_key(rules: Iterable[Rule], identity: Identity, key: str, action: Ac
     """
     if not well_formed_key(key):
         raise Refusal(Reason.INVALID_KEY, "key is not a well-formed file key")
-    refusal = Refusal(Reason.KEY_OUTSIDE_RULES, f"no rule lets this caller {action} that key")
+    refusal: Refusal | None = None  # the most specific reason a matching rule gave, built only when refused
     for rule in rules:
         if not key_in_rule(rule, identity, key):
             continue
@@ -191,7 +191,7 @@ def rule_for_key(rules: Iterable[Rule], identity: Identity, key: str, action: Ac
             refusal = Refusal(Reason.NOT_IN_GROUP, f"the caller is not in a group that rule {rule.name!r} admits")
         else:
             return rule
-    raise refusal
+    raise refusal or Refusal(Reason.KEY_OUTSIDE_RULES, f"no rule lets this caller {action} that key")
 
 
 def rules_for_prefix(rules: Iterable[Rule], identity: Identity, prefix: str) -> tuple[Rule, ...]:

@@ -189,7 +189,7 @@ def _check_template(value: str) -> str:
 class Rule(BaseModel):
     """One access rule. Build rule sets with ``parse_rules``, which also checks them together."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
     name: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,40}$")]
     key_template: Annotated[str, AfterValidator(_check_template)]

@@ -23,24 +23,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import partial
-from http import HTTPStatus
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.api_gateway import ResponseBuilder
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import ValidationException
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from filegate.adapters.files_table import FilesTableUnavailable
 from filegate.adapters.origin_secret import OriginSecretUnavailable
@@ -52,10 +44,13 @@ from filegate.domain.groups import GroupsClaim, groups_from_claim
 from filegate.domain.identity import Identity
 from filegate.domain.principals import principal_allowed
 from filegate.handlers.models import OnBehalfOf
-from filegate.handlers.observability import SERVICE, entry_point, error_frames, logger, metrics
+from filegate.handlers.observability import SERVICE, entry_point, error_frames, logger, metrics, request_log
+from filegate.handlers.routing import InvalidBody, Response, RouteNotFound, Router, http_response
 from filegate.settings import Settings
 
-tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
+#: Patches botocore only (not Powertools' default ``patch_all``: nothing else here talks to the network),
+#: so that each AWS call is a subsegment of Lambda's own segment.
+tracer = Tracer(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE, patch_modules=["botocore"])
 
 AuditAction = Literal["upload", "download", "cookies", "file", "list", "delete", "revoke", "erasure"]
 #: Actions that mint something (a presigned POST, a signed URL or cookies); ``file`` only reads.
@@ -120,18 +115,9 @@ def current_audit() -> RequestAudit:
     return audit
 
 
-def new_resolver() -> APIGatewayHttpResolver:
-    """A resolver whose every failure is ours to shape (400 for validation, never 422)."""
-    app = APIGatewayHttpResolver(enable_validation=True,
-                                 response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
-    app.exception_handler(Refusal)(_on_refusal)
-    app.exception_handler(ValidationException)(_on_invalid_request)
-    app.exception_handler(SignerUnavailable)(_on_unavailable)
-    app.exception_handler(FilesTableUnavailable)(_on_records_unavailable)
-    app.exception_handler(LifecycleUnavailable)(_on_lifecycle_unavailable)
-    app.exception_handler(Exception)(_on_unexpected)
-    app.not_found(_on_not_found)
-    return app
+def new_resolver() -> Router:
+    """A handler module's router (``filegate.handlers.routing``); ``serve`` shapes its every failure."""
+    return Router()
 
 
 # --- identities -------------------------------------------------------------------------------
@@ -231,6 +217,8 @@ def audited_backend_principal(event: dict[str, Any], allowed_roles: Sequence[str
 def _clean(text: str | None) -> str | None:
     if text is None:
         return None
+    if len(text) <= _MAX_AUDIT_TEXT and text.isascii() and text.isprintable():
+        return text  # the common case, as the substitution below would leave it
     cleaned = _PRINTABLE.sub("?", text)
     return cleaned if len(cleaned) <= _MAX_AUDIT_TEXT else cleaned[:_MAX_AUDIT_TEXT] + "..."
 
@@ -251,15 +239,12 @@ def _event(audit: RequestAudit) -> str:
     return "read"
 
 
-def write_audit(status: int, *, reason: Reason | None = None, code: ErrorCode | None = None) -> None:
-    """One structured record per request under a top-level ``audit`` key (fixed field names)."""
-    audit = _current.get()
-    if audit is None or audit.written:
-        return
-    audit.written = True
+def audit_record(audit: RequestAudit, status: int, *, reason: Reason | None = None,
+                 code: ErrorCode | None = None) -> dict[str, Any]:
+    """The request's audit record (fixed field names, text cleaned and bounded)."""
     identity = audit.identity
     kind = _event(audit) if audit.action is not None else "mint"
-    record = {
+    return {
         "event": "refusal" if reason else kind,
         "action": audit.action,
         "channel": audit.channel,
@@ -287,16 +272,23 @@ def write_audit(status: int, *, reason: Reason | None = None, code: ErrorCode | 
         "grant_reason": _clean_text(audit.grant_reason),
         "erasure_id": audit.erasure_id,
     }
+
+
+def write_audit(status: int, *, reason: Reason | None = None, code: ErrorCode | None = None) -> None:
+    """One structured record per request under a top-level ``audit`` key, and its metric."""
+    audit = _current.get()
+    if audit is None or audit.written:
+        return
+    audit.written = True
+    record = audit_record(audit, status, reason=reason, code=code)
     if reason is None:
-        metrics.add_dimension(name="action", value=audit.action or "unknown")
-        metrics.add_dimension(name="rule", value=audit.rule or "unknown")
+        kind = _event(audit) if audit.action is not None else "mint"
         metric = {"read": "FileReads", "change": "LifecycleChanges"}.get(kind, "UrlsMinted")
-        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
-        logger.info("audit", extra={"audit": record})
+        request_log.audit(logging.INFO, record)
+        request_log.count(metric, {"action": audit.action or "unknown", "rule": audit.rule or "unknown"})
     else:
-        metrics.add_dimension(name="reason", value=reason.value)
-        metrics.add_metric(name="Refusals", unit=MetricUnit.Count, value=1)
-        logger.warning("audit", extra={"audit": record})
+        request_log.audit(logging.WARNING, record)
+        request_log.count("Refusals", {"reason": reason.value})
 
 
 def error_response(code: ErrorCode, message: str, *, reason: Reason) -> Response[Any]:
@@ -331,14 +323,17 @@ def query(*allowed: str) -> dict[str, str]:
     return dict(parsed)
 
 
+def _unreadable_query() -> Refusal:
+    return Refusal(Reason.INVALID_QUERY, "the query string cannot be read")
+
+
 def _parsed_query(event: dict[str, Any]) -> dict[str, str] | Refusal:
     """``rawQueryString`` (what the client sent, repeats included) as a name -> value map."""
-    unreadable = Refusal(Reason.INVALID_QUERY, "the query string cannot be read")
     raw = event.get("rawQueryString")
     if raw is None or raw == "":
         params = event.get("queryStringParameters") or {}
         if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
-            return unreadable
+            return _unreadable_query()
         return {str(name): value for name, value in params.items()}
     try:
         if not isinstance(raw, str) or len(raw) > MAX_QUERY_LENGTH:
@@ -349,7 +344,7 @@ def _parsed_query(event: dict[str, Any]) -> dict[str, str] | Refusal:
         pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True, encoding="utf-8", errors="strict",
                           max_num_fields=20)
     except (ValueError, UnicodeError):
-        return unreadable
+        return _unreadable_query()
     found: dict[str, str] = {}
     for name, value in pairs:
         if name in found:
@@ -362,7 +357,7 @@ def _on_refusal(error: Refusal) -> Response[Any]:
     return error_response(error.code, error.message, reason=error.reason)
 
 
-def _on_invalid_request(error: ValidationException) -> Response[Any]:
+def _on_invalid_request(error: InvalidBody) -> Response[Any]:
     details = error.errors()
     message = "invalid request body"
     if details and details[0].get("type") == "json_invalid":
@@ -400,7 +395,7 @@ def _on_lifecycle_unavailable(error: LifecycleUnavailable) -> Response[Any]:
                           reason=Reason.LIFECYCLE_UNAVAILABLE)
 
 
-def _on_not_found(_error: NotFoundError) -> Response[Any]:
+def _on_not_found(_error: RouteNotFound) -> Response[Any]:
     return error_response(ErrorCode.NOT_FOUND, "no such route", reason=Reason.ROUTE_NOT_FOUND)
 
 
@@ -417,36 +412,51 @@ def _on_unexpected(error: Exception) -> Response[Any]:
                     body={"error": {"code": ErrorCode.INTERNAL_ERROR.value, "message": "internal error"}})
 
 
+#: Which answer each failure gets: the first of an exception's classes (its MRO) listed here.
+_ERROR_ANSWERS: dict[type[BaseException], Callable[[Any], Response[Any]]] = {
+    Refusal: _on_refusal,
+    InvalidBody: _on_invalid_request,
+    SignerUnavailable: _on_unavailable,
+    FilesTableUnavailable: _on_records_unavailable,
+    LifecycleUnavailable: _on_lifecycle_unavailable,
+    RouteNotFound: _on_not_found,
+    Exception: _on_unexpected,
+}
+
+
 # --- the entry point ----------------------------------------------------------------------------
 
-_INVALID_JSON = "\x00 not json"
+#: A body that is not JSON (or not readable as UTF-8 text): 400 once a route with a body is matched.
+_UNREADABLE = object()
 
 
-def _normalised_body(event: dict[str, Any]) -> str:
-    """The body as JSON text Powertools can parse, or text it will refuse as invalid JSON.
+def _parsed_body(event: dict[str, Any]) -> Any:
+    """The body as parsed JSON (None when absent), or ``_UNREADABLE``.
 
-    Bad base64, non-UTF-8 bytes, integers past Python's digit limit and absurd nesting all
-    raise something other than ``JSONDecodeError`` inside Powertools (a 5xx); here they
-    become a body that fails as plain invalid JSON (a 400).
+    Bad base64, non-UTF-8 bytes, integers past Python's digit limit and absurd nesting are all
+    ``_UNREADABLE``: a 400 ``the body must be a JSON object``, never an exception (a 5xx).
     """
     body = event.get("body")
     if body is None or body == "":
-        return "null"
+        return None
     if not isinstance(body, str):
-        return _INVALID_JSON
+        return _UNREADABLE
     try:
         if event.get("isBase64Encoded") is True:
             body = base64.b64decode(body, validate=True).decode("utf-8")
-        parsed = json.loads(body)
-        return json.dumps(parsed, separators=(",", ":"))
+        return json.loads(body)
     except (ValueError, binascii.Error, UnicodeError, RecursionError):
-        return _INVALID_JSON
+        return _UNREADABLE
 
 
 def route_path(event: dict[str, Any]) -> str | None:
     """The path of the event's ``requestContext.routeKey`` (``/backend/uploads``,
     ``/files/{file_id}``), or None when it is missing or not of that shape."""
-    route_key = _mapping(event, "requestContext").get("routeKey")
+    return _route_key_path(_mapping(event, "requestContext"))
+
+
+def _route_key_path(request_context: dict[str, Any]) -> str | None:
+    route_key = request_context.get("routeKey")
     matched = _ROUTE_KEY.match(route_key) if isinstance(route_key, str) else None
     return matched.group(1) if matched else None
 
@@ -454,18 +464,26 @@ def route_path(event: dict[str, Any]) -> str | None:
 def channel_of(event: dict[str, Any]) -> Channel:
     """``backend`` only for a route key under ``/backend/``; anything else, no route key
     included, is a user route (so that an odd event is checked at the front door: fail closed)."""
-    path = route_path(event)
-    backend = path is not None and path.startswith(BACKEND_PREFIX)
-    # The resolver routes on the path: both must say backend (API Gateway's events always agree).
-    return "backend" if backend and stage_stripped_path(event).startswith(BACKEND_PREFIX) else "user"
+    return _channel(route_path(event), stage_stripped_path(event))
+
+
+def _channel(routed: str | None, path: str) -> Channel:
+    # The router routes on the path: both must say backend (API Gateway's events always agree).
+    backend = routed is not None and routed.startswith(BACKEND_PREFIX)
+    return "backend" if backend and path.startswith(BACKEND_PREFIX) else "user"
 
 
 def stage_stripped_path(event: dict[str, Any]) -> str:
     """The request's path without the stage (``/api/files/x`` -> ``/files/x``), as Powertools routes."""
-    http = _mapping(event, "requestContext", "http")
-    path = event.get("rawPath") if isinstance(event.get("rawPath"), str) else http.get("path")
+    request_context = _mapping(event, "requestContext")
+    return _stage_stripped(event, request_context, _mapping(request_context, "http"))
+
+
+def _stage_stripped(event: dict[str, Any], request_context: dict[str, Any], http: dict[str, Any]) -> str:
+    raw_path = event.get("rawPath")
+    path = raw_path if isinstance(raw_path, str) else http.get("path")
     path = path if isinstance(path, str) and path else "/"
-    stage = _mapping(event, "requestContext").get("stage")
+    stage = request_context.get("stage")
     if isinstance(stage, str) and stage and stage != "$default":
         prefix = "/" + stage
         if path == prefix or path.startswith(prefix + "/"):
@@ -473,13 +491,17 @@ def stage_stripped_path(event: dict[str, Any]) -> str:
     return path
 
 
-def _route(event: dict[str, Any]) -> tuple[str, AuditAction | None, Channel]:
-    http = _mapping(event, "requestContext", "http")
+def _route(event: dict[str, Any], request_context: dict[str, Any] | None = None,
+           http: dict[str, Any] | None = None) -> tuple[str, AuditAction | None, Channel]:
+    """The audited route (``METHOD path``), the action and the channel of an event."""
+    request_context = _mapping(event, "requestContext") if request_context is None else request_context
+    http = _mapping(request_context, "http") if http is None else http
     method = http.get("method") if isinstance(http.get("method"), str) else "?"
-    path = stage_stripped_path(event)
-    channel = channel_of(event)
+    path = _stage_stripped(event, request_context, http)
+    routed = _route_key_path(request_context)
+    channel = _channel(routed, path)
     action: AuditAction | None = None
-    trimmed = (route_path(event) or path).rstrip("/")
+    trimmed = (routed or path).rstrip("/")
     parts = trimmed.split("/")
     if trimmed.endswith("/downloads/cookies"):
         action = "cookies"
@@ -537,13 +559,52 @@ def _backend_refusal(event: dict[str, Any], backend_principals: Callable[[], Seq
     return None
 
 
-def _build(response: Response[Any], event: dict[str, Any]) -> dict[str, Any]:
-    builder: ResponseBuilder[APIGatewayProxyEventV2] = ResponseBuilder(
-        response, serializer=partial(json.dumps, separators=(",", ":")))
-    return builder.build(APIGatewayProxyEventV2(event))
+def _answer_for(error: Exception) -> Response[Any]:
+    for kind in type(error).__mro__:
+        answer = _ERROR_ANSWERS.get(kind)
+        if answer is not None:
+            return answer(error)
+    return _on_unexpected(error)  # pragma: no cover - Exception is listed
 
 
-def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
+def _resolve(app: Router, event: dict[str, Any], raw_event: dict[str, Any], http: dict[str, Any]) -> dict[str, Any]:
+    """Route, validate, call: the route's answer, or the one its failure gets."""
+    given = http.get("method")
+    method = given if isinstance(given, str) else ""
+    try:
+        route, arguments = app.match(method, _routed_path(event))
+        body = _parsed_body(raw_event) if route.body is not None else None
+        if body is _UNREADABLE:
+            raise InvalidBody([{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error"}])
+        response = app.call(route, arguments, event, body)
+    except Exception as error:
+        response = _answer_for(error)
+    return http_response(response)
+
+
+def _routed_path(event: dict[str, Any]) -> str:
+    """The path routes match, as Powertools took it: ``rawPath`` less ``/<stage>`` (unless ``$default``)."""
+    raw_path = event.get("rawPath")
+    path = raw_path if isinstance(raw_path, str) else "/"
+    stage = _mapping(event, "requestContext").get("stage")
+    if isinstance(stage, str) and stage != "$default":
+        return path[len("/" + stage):]
+    return path
+
+
+def _normalised_headers(received: object) -> dict[str, str]:
+    """Text headers by lower-case name, ``content-type`` dropped (``serve`` sets its own)."""
+    headers: dict[str, str] = {}
+    if isinstance(received, dict):
+        for name, value in received.items():
+            if isinstance(name, str) and isinstance(value, str):
+                lowered = name.lower()
+                if lowered != "content-type":
+                    headers[lowered] = value
+    return headers
+
+
+def serve(app: Router, event: Any, context: Any, *,
           backend_principals: Callable[[], Sequence[str]] | None = None,
           origin: Callable[[], OriginVerifier] | None = None) -> dict[str, Any]:
     """Normalise the event, set up the audit context, check the front door, resolve.
@@ -555,9 +616,7 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
     """
     if not isinstance(event, dict):
         event = {}
-    headers = event.get("headers") if isinstance(event.get("headers"), dict) else {}
-    headers = {name.lower(): value for name, value in headers.items()
-               if isinstance(name, str) and isinstance(value, str) and name.lower() != "content-type"}
+    headers = _normalised_headers(event.get("headers"))
     # Read once, then dropped: no route, log line or trace ever sees the value.
     presented = headers.pop(ORIGIN_VERIFY_HEADER, None)
     headers["content-type"] = "application/json"  # the API speaks JSON whatever the client declared
@@ -568,10 +627,11 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
              "queryStringParameters": None, "rawQueryString": "", "cookies": None}
     if not isinstance(event.get("requestContext"), dict):
         event["requestContext"] = {}
-    route, action, channel = _route(event)
-    method = _mapping(event, "requestContext", "http").get("method")
-    request_context = _mapping(event, "requestContext")
-    source_ip = _mapping(request_context, "http").get("sourceIp")
+    request_context: dict[str, Any] = event["requestContext"]
+    http = _mapping(request_context, "http")
+    route, action, channel = _route(event, request_context, http)
+    method = http.get("method")
+    source_ip = http.get("sourceIp")
     request_id = request_context.get("requestId")
     audit = RequestAudit(action=action, channel=channel, route=route,
                          source_ip=source_ip if isinstance(source_ip, str) else None,
@@ -590,16 +650,15 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
     try:
         if channel == "user":
             if origin is None:  # a resolver wired without the check serves no user route
-                return _build(_on_unexpected(RuntimeError("no origin verifier for a user route")), event)
+                return http_response(_on_unexpected(RuntimeError("no origin verifier for a user route")))
             refused = _origin_refusal(presented, origin)
             if refused is not None:
-                return _build(refused, event)
+                return http_response(refused)
         refusal = _backend_refusal(event, backend_principals) if channel == "backend" and backend_principals else None
         if refusal is not None:
-            return _build(error_response(refusal.code, refusal.message, reason=refusal.reason), event)
+            return http_response(error_response(refusal.code, refusal.message, reason=refusal.reason))
         _query.set(_parsed_query(raw_event))
-        event["body"] = _normalised_body(raw_event)
-        return app.resolve(event, context)
+        return _resolve(app, event, raw_event, http)
     finally:
         _query.reset(query_token)
         _current.reset(token)
@@ -608,20 +667,25 @@ def serve(app: APIGatewayHttpResolver, event: Any, context: Any, *,
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
-def lambda_entry_point(app: APIGatewayHttpResolver, *, backend_principals: Callable[[], Sequence[str]],
+def lambda_entry_point(app: Router, *, backend_principals: Callable[[], Sequence[str]],
                        origin: Callable[[], OriginVerifier]) -> LambdaHandler:
-    """The Lambda handler for one resolver, with Powertools' logging, tracing and metrics.
+    """The Lambda handler for one router: the request's log context, then ``serve``.
 
-    Responses hold presigned policies or signed URLs, so the tracer never records them; the
-    event (the origin header, the token) is never logged, whatever ``POWERTOOLS_LOGGER_LOG_EVENT``
-    says.
+    Responses hold presigned policies or signed URLs, and the event holds the origin header and
+    the token: neither is ever logged or traced. The request's two lines (audit and metric) are
+    ``request_log``'s; the cold start metric and any error line are Powertools'. X-Ray: Lambda's
+    own segment, and a subsegment for every AWS call (``tracer`` patches botocore).
     """
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True,
-                                  log_event=False)
-    @tracer.capture_lambda_handler(capture_response=False)
-    @metrics.log_metrics(capture_cold_start_metric=True)
     def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return serve(app, event, context, backend_principals=backend_principals, origin=origin)
+        correlation_id = _mapping(event, "requestContext").get("requestId") if isinstance(event, dict) else None
+        request = request_log.begin(context, correlation_id if isinstance(correlation_id, str) else None)
+        if request.cold_start:
+            metrics.provider.add_cold_start_metric(context)
+        logger.append_keys(**request.keys())  # for the rare error line, as inject_lambda_context did
+        try:
+            return serve(app, event, context, backend_principals=backend_principals, origin=origin)
+        finally:
+            request_log.end()
 
     return entry_point(handle)

@@ -26,8 +26,6 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import boto3
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from filegate.adapters.origin_secret import OriginSecret, origin_secret
 from filegate.domain.errors import Reason, Refusal
@@ -68,6 +66,8 @@ from filegate.handlers.models import (
     RevocationResponse,
 )
 from filegate.handlers.openapi_docs import error_responses, success_response
+from filegate.handlers.routing import PathParameter, Response
+from filegate.handlers.snapshot import after_restore
 from filegate.settings import LifecycleSettings
 
 app = new_resolver()
@@ -222,7 +222,7 @@ def read_erasure(erasure: str) -> Response[dict[str, Any]]:
                 "edge. 404 for anyone who may not see the file; 409 while it is being verified. A repeat is a 204.",
     responses={204: {"description": "Deleted"}, **error_responses(404, 409)},
 )
-def delete_file_route(file_id: Annotated[str, Path(description="The file's id")]) -> Response[Any]:
+def delete_file_route(file_id: Annotated[str, PathParameter("The file's id")]) -> Response[Any]:
     return delete_own(file_id, caller())
 
 
@@ -231,7 +231,7 @@ def delete_file_route(file_id: Annotated[str, Path(description="The file's id")]
     status_code=204, summary="Delete any file (trusted servers, IAM-authorised; no rule check)",
     responses={204: {"description": "Deleted"}, **error_responses(404, 409)},
 )
-def delete_backend_file(file_id: Annotated[str, Path(description="The file's id")]) -> Response[Any]:
+def delete_backend_file(file_id: Annotated[str, PathParameter("The file's id")]) -> Response[Any]:
     backend_caller()
     return delete_any(file_id)
 
@@ -262,7 +262,7 @@ def create_erasure(body: ErasureRequest) -> Response[ErasureAccepted]:
     summary="An erasure's state and cumulative counts",
     responses={200: success_response(ErasureResponse, "The erasure"), **error_responses(404)},
 )
-def get_erasure(erasure_id: Annotated[str, Path(description="The id `POST /backend/erasures` returned")]
+def get_erasure(erasure_id: Annotated[str, PathParameter("The id `POST /backend/erasures` returned")]
                 ) -> Response[dict[str, Any]]:
     backend_caller()
     return read_erasure(erasure_id)
@@ -280,5 +280,8 @@ handler = lambda_entry_point(app, backend_principals=_backend_principals, origin
 """Lambda entry point."""
 
 
+after_restore(runtime)  # SnapStart: each restored environment rebuilds what init built (snapshot.py)
+
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # build clients during the init phase
+    app.prepare()
     runtime()

@@ -28,7 +28,6 @@ from functools import lru_cache
 from urllib.parse import quote
 
 import boto3
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from filegate.adapters.dependency_config import dependency_config
@@ -68,6 +67,8 @@ from filegate.handlers.models import (
     DownloadResponse,
 )
 from filegate.handlers.openapi_docs import error_responses, success_response
+from filegate.handlers.routing import Response
+from filegate.handlers.snapshot import after_restore
 from filegate.settings import Settings
 
 app = new_resolver()
@@ -85,13 +86,17 @@ class DownloadRuntime:
     origin: OriginSecret
 
 
-def build_signer(settings: Settings) -> Signer:
-    """The active slot's signer, wrapped in the per-environment signature cache when enabled."""
+def build_signer(settings: Settings, session: boto3.session.Session | None = None) -> Signer:
+    """The active slot's signer, wrapped in the per-environment signature cache when enabled.
+
+    Its client comes from ``session``, the runtime's one session: each new session loads
+    botocore's endpoint data again (tens of milliseconds of every cold start)."""
     slot = settings.slot
+    session = session or boto3.session.Session()
     base: Signer
     if settings.signer == "kms":
         assert slot.kms_key_id is not None  # checked by Settings
-        client = boto3.session.Session().client("kms", region_name=settings.region, config=dependency_config())
+        client = session.client("kms", region_name=settings.region, config=dependency_config())
         base = KmsSigner(client, key_id=slot.kms_key_id, key_pair_id=slot.public_key_id)
     else:
         from filegate.adapters.secret_signer import (  # noqa: PLC0415 - lazy: cryptography
@@ -103,7 +108,7 @@ def build_signer(settings: Settings) -> Signer:
         assert slot.secret_name is not None  # checked by Settings
         base = SecretKeySigner(secret_name=slot.secret_name, key_pair_id=slot.public_key_id,
                                read_secret=powertools_secret_reader(SECRET_CACHE_SECONDS,
-                                                                    secrets_provider(settings.region)))
+                                                                    secrets_provider(settings.region, session)))
     if settings.signature_cache_seconds > 0:
         return CachingSigner(base, SignatureCache(settings.signature_cache_seconds))
     return base
@@ -114,8 +119,8 @@ def runtime() -> DownloadRuntime:
     """Settings, signer, the files table's and the origin secret's clients: built once per
     execution environment."""
     settings = Settings.from_environ()
-    signer = build_signer(settings)
-    session = boto3.session.Session()
+    session = boto3.session.Session()  # one per runtime: every client below shares its loaded data
+    signer = build_signer(settings, session)
     dynamodb = session.client("dynamodb", region_name=settings.region, config=dependency_config())
     return DownloadRuntime(settings=settings, rules=settings.rules, signer=signer,
                            signing_key=SigningKey(sign=signer.sign, key_pair_id=signer.key_pair_id,
@@ -270,5 +275,8 @@ handler = lambda_entry_point(app, backend_principals=_backend_principals, origin
 """Lambda entry point."""
 
 
+after_restore(runtime)  # SnapStart: each restored environment rebuilds what init built (snapshot.py)
+
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # build the signer during the init phase
+    app.prepare()
     runtime()

@@ -25,8 +25,6 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 import boto3
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from filegate.adapters.dependency_config import dependency_config
 from filegate.adapters.files_table import ORG_INDEX, OWNER_INDEX, FilesTable
@@ -58,6 +56,8 @@ from filegate.handlers.common import (
 )
 from filegate.handlers.models import BackendFileListResponse, BackendFileResponse, FileListResponse, FileResponse
 from filegate.handlers.openapi_docs import FILE_LIST_ERRORS, FILE_READ_ERRORS, error_responses, success_response
+from filegate.handlers.routing import PathParameter, Response
+from filegate.handlers.snapshot import after_restore
 from filegate.settings import LifecycleSettings
 
 app = new_resolver()
@@ -244,7 +244,7 @@ def list_files() -> Response[dict[str, Any]]:
     responses={200: success_response(FileResponse, "The file's public fields"),
                **error_responses(base=FILE_READ_ERRORS)},
 )
-def get_file(file_id: Annotated[str, Path(description="The id `POST /uploads` returned")]
+def get_file(file_id: Annotated[str, PathParameter("The id `POST /uploads` returned")]
              ) -> Response[dict[str, Any]]:
     return read_file(file_id, caller())
 
@@ -265,7 +265,7 @@ def list_backend_files() -> Response[dict[str, Any]]:
     summary="Any file's record, with its owner (trusted servers, IAM-authorised)",
     responses={200: success_response(BackendFileResponse, "The file's fields and owner"), **error_responses(404)},
 )
-def get_backend_file(file_id: Annotated[str, Path(description="The file's id")]) -> Response[dict[str, Any]]:
+def get_backend_file(file_id: Annotated[str, PathParameter("The file's id")]) -> Response[dict[str, Any]]:
     backend_caller()
     return read_backend_file(file_id)
 
@@ -282,5 +282,8 @@ handler = lambda_entry_point(app, backend_principals=_backend_principals, origin
 """Lambda entry point."""
 
 
+after_restore(runtime)  # SnapStart: each restored environment rebuilds what init built (snapshot.py)
+
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # build the client during the init phase
+    app.prepare()
     runtime()

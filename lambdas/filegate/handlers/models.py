@@ -50,8 +50,17 @@ def _integral(value: object) -> object:
 INTEGRAL = BeforeValidator(_integral)
 
 
+class _Reply(BaseModel):
+    """A response body. Built on first use (``defer_build``): each function uses few of these
+    models, and building one's validator costs milliseconds of a cold start."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    """A request body: strict, closed, immutable; built on first use (or by ``Router.prepare``)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
 
 class OnBehalfOf(_Body):
@@ -143,7 +152,7 @@ class CookiesRequest(_Body):
     expires_in: Annotated[int, Field(ge=1, le=_SEVEN_DAYS), INTEGRAL] | None = None
 
 
-class UploadResponse(BaseModel):
+class UploadResponse(_Reply):
     file_id: str = Field(description="The file's id: `GET /files/{file_id}` tells its verification status")
     key: str = Field(description="The file's final key: downloadable once its record is `clean`")
     url: str = Field(description="Where to POST the form")
@@ -152,17 +161,17 @@ class UploadResponse(BaseModel):
     max_bytes: int
 
 
-class DownloadResponse(BaseModel):
+class DownloadResponse(_Reply):
     url: str
     expires_at: int = Field(description="Epoch seconds after which CloudFront refuses the URL")
 
 
-class CookiesResponse(BaseModel):
+class CookiesResponse(_Reply):
     cookies: dict[str, str] = Field(description="CloudFront-Policy, -Signature, -Key-Pair-Id, -Hash-Algorithm")
     expires_at: int
 
 
-class FileResponse(BaseModel):
+class FileResponse(_Reply):
     """A file record's public fields (docs/verification.md): never a URL or an owner id."""
 
     file_id: str
@@ -177,12 +186,12 @@ class FileResponse(BaseModel):
     verified_at: int | None = Field(default=None, description="Epoch seconds it was decided (once decided)")
 
 
-class FileListResponse(BaseModel):
+class FileListResponse(_Reply):
     files: list[FileResponse]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: no more")
 
 
-class Owner(BaseModel):
+class Owner(_Reply):
     sub: str
     org_id: str | None = None
 
@@ -191,7 +200,7 @@ class BackendFileResponse(FileResponse):
     owner: Owner
 
 
-class BackendFileListResponse(BaseModel):
+class BackendFileListResponse(_Reply):
     files: list[BackendFileResponse]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: no more")
 
@@ -212,7 +221,7 @@ class RevocationRequest(_Body):
         return self
 
 
-class RevocationResponse(BaseModel):
+class RevocationResponse(_Reply):
     revoked: str
     kind: Literal["key", "prefix"]
     until: int = Field(description="Epoch seconds until which the edge refuses every request for it")
@@ -225,17 +234,17 @@ class ErasureRequest(_Body):
     org_id: Annotated[str | None, Field(min_length=1, max_length=MAX_CLAIM_CHARS, pattern=CLAIM_VALUE_PATTERN)] = None
 
 
-class ErasureAccepted(BaseModel):
+class ErasureAccepted(_Reply):
     erasure_id: str
     status: Literal["running", "done"]
 
 
-class ErasureSubject(BaseModel):
+class ErasureSubject(_Reply):
     sub: str | None = None
     org_id: str | None = None
 
 
-class ErasureResponse(BaseModel):
+class ErasureResponse(_Reply):
     erasure_id: str
     status: Literal["running", "done"]
     subject: ErasureSubject
@@ -248,26 +257,26 @@ class ErasureResponse(BaseModel):
     finished_at: int | None = Field(default=None, description="When the latest run finished")
 
 
-class ErrorBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ErrorBody(_Reply):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     code: ErrorCode
     message: str
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(_Reply):
     """Every error the API sends, the WebACL's refusals included (`request_blocked`,
     `request_too_large`, `rate_limited`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     error: ErrorBody
 
 
-class GatewayMessage(BaseModel):
+class GatewayMessage(_Reply):
     """API Gateway's own answer, before or instead of the handler's: the authorizers' 401 and 403,
     the throttle's 429, no route's 404, an unhandled error's 500, and 503."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     message: str

@@ -16,11 +16,16 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 
 from filegate.handlers.lambda_context import ensure_context
+from filegate.handlers.request_log import RequestLog
 
 SERVICE = "filegate"
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or SERVICE,
                   service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE)
+#: The API's audit and metric lines (``filegate.handlers.request_log``), with the same names.
+request_log = RequestLog(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or SERVICE,
+                         namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or SERVICE,
+                         level=logger.log_level)
 
 
 def error_frames(error: BaseException, *, last: int) -> list[str]:

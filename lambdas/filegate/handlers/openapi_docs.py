@@ -1,12 +1,13 @@
-"""OpenAPI response declarations shared by the routes."""
+"""OpenAPI response declarations shared by the routes (plain data: nothing OpenAPI is built at run time)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-
 from filegate.handlers.models import ErrorResponse
+
+#: One OpenAPI response as Powertools' resolver takes it (``filegate.openapi`` hands these over).
+OpenAPIResponse = dict[str, Any]
 
 #: ``GET /files/{file_id}`` never answers 403: a file's existence never leaks.
 FILE_READ_ERRORS = (401, 404, 503)

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import boto3
-from aws_lambda_powertools.event_handler import Response
 
 from filegate.adapters.dependency_config import dependency_config
 from filegate.adapters.files_table import ORG_INDEX, OWNER_INDEX, FilesTable
@@ -41,6 +40,8 @@ from filegate.handlers.common import (
 )
 from filegate.handlers.models import BackendUploadRequest, UploadRequest, UploadResponse
 from filegate.handlers.openapi_docs import error_responses, success_response
+from filegate.handlers.routing import Response
+from filegate.handlers.snapshot import after_restore
 from filegate.settings import Settings
 
 app = new_resolver()
@@ -154,5 +155,8 @@ handler = lambda_entry_point(app, backend_principals=_backend_principals, origin
 """Lambda entry point."""
 
 
+after_restore(runtime)  # SnapStart: each restored environment rebuilds what init built (snapshot.py)
+
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):  # build clients during the init phase, not the first request
+    app.prepare()
     runtime()
