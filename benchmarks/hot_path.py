@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,10 +65,12 @@ def _with_runtime(module: Any, state: Any, measure: Callable[[], dict[str, float
         module.runtime = real
 
 
-def download_pieces(events: Sequence[dict[str, Any]], context: Any, files_table: str) -> dict[str, float]:
-    """The download handler (records preloaded) per mint, with and without its signature, and
-    its pieces (module docstring). A piece the code under test does not have (an older commit)
-    is left out rather than guessed."""
+def download_pieces(events: Sequence[dict[str, Any]], context: Any, reference: Callable[[int], Any]
+                    ) -> dict[str, float]:
+    """The download handler (records preloaded) per mint, with and without its signature, its
+    rate beside ``reference``'s (the peer the goal names, in the same interleaved rounds), and its
+    pieces (module docstring). A piece the code under test does not have (an older commit) is
+    left out rather than guessed."""
     from filegate.adapters.files_table import FilesTable
     from filegate.domain.quarantine import file_id_of
     from filegate.handlers import downloads
@@ -82,18 +85,35 @@ def download_pieces(events: Sequence[dict[str, Any]], context: Any, files_table:
     # The same runtime whose signer answers one precomputed signature: the handler without signing.
     unsigned = dataclasses.replace(state, signing_key=dataclasses.replace(state.signing_key,
                                                                           sign=lambda _message: signature))
+    serving = {"state": state}
 
-    def mint_rate() -> float:
+    def mint(index: int) -> Any:
+        return downloads.handler(events[index % len(events)], context)
+
+    def measure() -> dict[str, float]:
         with support.quiet_stdout():
-            assert downloads.handler(events[0], context)["statusCode"] == 200
-            return support.rate(lambda i: downloads.handler(events[i % len(events)], context), 2 * SECONDS_PER_PIECE)
+            assert mint(0)["statusCode"] == 200
+            rates = support.interleaved_rates({
+                "handler": (lambda: serving.__setitem__("state", state), mint),
+                "framework": (lambda: serving.__setitem__("state", unsigned), mint),
+                "reference": (lambda: None, reference),
+            })
+        serving["state"] = state
+        return {"handler": 1e6 / statistics.median(rates["handler"]),
+                "framework": 1e6 / statistics.median(rates["framework"]),
+                "reference_rate": statistics.median(rates["reference"]),
+                "handler_vs_reference": support.median_ratio(rates["handler"], rates["reference"])}
 
-    measured = {"handler": 1e6 / _with_runtime(downloads, state, lambda: {"rate": mint_rate()})["rate"],
-                "framework": 1e6 / _with_runtime(downloads, unsigned, lambda: {"rate": mint_rate()})["rate"]}
+    real_runtime = downloads.runtime
+    downloads.runtime = lambda: serving["state"]
+    try:
+        measured = measure()
+        measured.update(_pieces(events, context, state, keys))
+    finally:
+        downloads.runtime = real_runtime
     policy = ('{"Statement":[{"Resource":"' + support.cv_key(1) + '","Condition":{"DateLessThan":'
               '{"AWS:EpochTime":1800000000}}}]}').encode()
     measured["signing"] = _per_call_us(lambda i: state.signing_key.sign(policy))
-    measured.update(_with_runtime(downloads, state, lambda: _pieces(events, context, state, keys)))
     return measured
 
 
@@ -174,7 +194,8 @@ def botocore_record_read_us(files_table: str, file_id: str, item: dict[str, Any]
         def stream(self, **_: Any) -> Any:
             yield answer
 
-    offline = boto3.session.Session().client("dynamodb", region_name=support.REGION, config=dependency_config())
+    offline = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench").client(
+        "dynamodb", region_name=support.REGION, config=dependency_config())
     offline.meta.events.register("before-send", lambda request, **_: AWSResponse(
         request.url, 200, {"x-amzn-requestid": "bench"}, Body()))
     table = FilesTable(offline, files_table)
@@ -182,8 +203,10 @@ def botocore_record_read_us(files_table: str, file_id: str, item: dict[str, Any]
     return _per_call_us(lambda i: table.get(file_id))
 
 
-def upload_handler_preloaded(upload_event: dict[str, Any], context: Any) -> float:
-    """Upload mints per second with the record write set aside (``PreloadedRecords.put_new``)."""
+def upload_handler_preloaded(upload_event: dict[str, Any], context: Any, raw_post: Callable[[int], Any]
+                             ) -> dict[str, float]:
+    """Upload mints per second with the record write set aside (``PreloadedRecords.put_new``),
+    beside a raw presigned POST's in the same interleaved rounds."""
     from filegate.handlers import uploads
 
     state = dataclasses.replace(uploads.runtime(), files=PreloadedRecords({}))
@@ -191,9 +214,14 @@ def upload_handler_preloaded(upload_event: dict[str, Any], context: Any) -> floa
     def measure() -> dict[str, float]:
         with support.quiet_stdout():
             assert uploads.handler(upload_event, context)["statusCode"] == 201
-            return {"rate": support.rate(lambda i: uploads.handler(upload_event, context), 2 * SECONDS_PER_PIECE)}
+            rates = support.interleaved_rates({
+                "handler": (lambda: None, lambda i: uploads.handler(upload_event, context)),
+                "raw": (lambda: None, raw_post),
+            })
+        return {"rate": statistics.median(rates["handler"]), "raw": statistics.median(rates["raw"]),
+                "ratio": support.median_ratio(rates["handler"], rates["raw"])}
 
-    return _with_runtime(uploads, state, measure)["rate"]
+    return _with_runtime(uploads, state, measure)
 
 
 def hot_path_fields(pieces: dict[str, float]) -> dict[str, float]:

@@ -30,7 +30,9 @@ What a cold start in Lambda does, as closely as a machine without Lambda can (is
 - **Timed**, in each fresh child: (a) the handler module's import (the init phase) and (b) the
   first invocation, a real API Gateway v2.0 event (or SQS batch) that must succeed (200/201, or
   no batch item failures): a child that measures an error path exits non-zero and the run fails.
-  Median of ``runs``. The baseline is ``import boto3; boto3.client("s3")`` in the same interpreter,
+  Median of ``runs`` rounds, interleaved (each round: the baseline, then every function), and
+  each ratio the median of its rounds' ratios, so that a machine's drift moves both sides alike.
+  The baseline is ``import boto3; boto3.client("s3")`` in the same interpreter,
   environment and runtime folder with an empty task root.
 - **``-X importtime``**: one more child per function (import only); the ten modules with the most
   self time (microseconds), the ten top-level packages with the most self time summed over
@@ -574,70 +576,86 @@ def lambda_like_cold_starts(functions: Sequence[FunctionSpec], *, runs: int = DE
                             region: str | None = None, baseline: bool = True,
                             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Cold starts of ``functions`` (each: import and first invocation, median of ``runs`` fresh
-    children), the boto3 baseline, each asset's zipped size and each ``-X importtime`` top 10."""
+    children), the boto3 baseline, each asset's zipped size and each ``-X importtime`` top 10.
+
+    Runs are interleaved: round ``i`` starts the baseline's child and then each function's, so a
+    machine that slows down or speeds up during the benchmark moves every figure of a round
+    alike; a ratio is the median of the rounds' own ratios (function / that round's baseline)."""
     region = region or dev_config().region
     say = progress or (lambda _message: None)
     runtime = runtime_dir()
     results: dict[str, Any] = {"lambda_like_runs": runs, "lambda_like_runtime_packages": runtime_requirements(),
                                "lambda_like_interpreter": " ".join(interpreter_command()[1:]) + " (base "
                                + platform.python_version() + ")",
-                               "lambda_like_asset_zipped_limit_bytes": ASSET_ZIPPED_LIMIT_BYTES}
-    with StandIn(region) as stand_in:
-        if baseline:
-            say("baseline: import boto3 + one client")
-            with tempfile.TemporaryDirectory(prefix="filegate-empty-task-") as empty:
-                environment = runtime_environment(function_name="filegate-baseline", handler="none.handler",
-                                                  task_root=Path(empty), runtime_dir=runtime, region=region,
-                                                  endpoint_url=stand_in.endpoint)
-                timings = [run_child("baseline", environment)[0]["init_s"] for _ in range(runs)]
-                results["lambda_like_baseline_boto3_plus_one_client_s"] = _median(timings)
-                parsed = parse_importtime(run_child("baseline", environment, importtime=True)[1])
-                results["lambda_like_importtime_top10_self_us_baseline"] = parsed["top10_self_us"]
-                results["lambda_like_importtime_top10_packages_self_us_baseline"] = parsed["top10_packages_self_us"]
-                results["lambda_like_importtime_total_us_baseline"] = parsed["total_us"]
+                               "lambda_like_asset_zipped_limit_bytes": ASSET_ZIPPED_LIMIT_BYTES,
+                               "lambda_like_rounds": "interleaved: baseline, then each function, per round"}
+    with StandIn(region) as stand_in, contextlib.ExitStack() as stack:
+        empty = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="filegate-empty-task-")))
+        base_environment = runtime_environment(function_name="filegate-baseline", handler="none.handler",
+                                               task_root=empty, runtime_dir=runtime, region=region,
+                                               endpoint_url=stand_in.endpoint)
+        prepared = []
         for spec in functions:
             say(f"{spec.name}: building its asset")
-            with built_asset(spec.handler.rsplit(".", 1)[0], spec.requirements) as asset:
-                name = spec.name
-                results[f"lambda_like_asset_zipped_bytes_{name}"] = asset.zipped_bytes
-                results[f"lambda_like_asset_unzipped_bytes_{name}"] = asset.unzipped_bytes
-                results["lambda_like_asset_platform"] = asset.platform
-                function_name = f"filegate-dev-{name.replace('_', '-')}"
-                environment = {
-                    **spec.environment(stand_in),
-                    **runtime_environment(function_name=function_name, handler=spec.handler,
-                                          task_root=asset.task_root, runtime_dir=runtime, region=region,
-                                          memory_mb=spec.memory_mb, endpoint_url=stand_in.endpoint),
-                }
-                arn = f"arn:aws:lambda:{region}:{ACCOUNT}:function:{function_name}"
-                init, first, cold = [], [], []
-                patched: list[str] = []
-                for run in range(runs):
-                    say(f"{name}: cold start {run + 1}/{runs}")
-                    invocation = spec.invocation(stand_in, run)
-                    result, _ = run_child("invoke", environment, invocation=invocation, function_arn=arn)
-                    if invocation.after is not None:
-                        invocation.after()
-                    init.append(result["init_s"])
-                    first.append(result["first_invocation_s"])
-                    cold.append(result["init_s"] + result["first_invocation_s"])
-                    patched = result["xray_patched"]
-                parsed = parse_importtime(run_child("import", environment, importtime=True)[1])
-                written = sorted(set(_tree(asset.task_root)) ^ set(asset.files))
-                if written:
-                    raise LambdaLikeError(f"{name}: the read-only asset was written to: {written[:10]}")
-                results[f"lambda_like_{name}_init_s"] = _median(init)
-                results[f"lambda_like_{name}_first_invocation_s"] = _median(first)
-                results[f"lambda_like_{name}_cold_start_s"] = _median(cold)
-                results[f"lambda_like_xray_patched_{name}"] = patched
-                results[f"lambda_like_importtime_top10_self_us_{name}"] = parsed["top10_self_us"]
-                results[f"lambda_like_importtime_top10_packages_self_us_{name}"] = parsed["top10_packages_self_us"]
-                results[f"lambda_like_importtime_total_us_{name}"] = parsed["total_us"]
+            asset = stack.enter_context(built_asset(spec.handler.rsplit(".", 1)[0], spec.requirements))
+            results[f"lambda_like_asset_zipped_bytes_{spec.name}"] = asset.zipped_bytes
+            results[f"lambda_like_asset_unzipped_bytes_{spec.name}"] = asset.unzipped_bytes
+            results["lambda_like_asset_platform"] = asset.platform
+            function_name = f"filegate-dev-{spec.name.replace('_', '-')}"
+            environment = {
+                **spec.environment(stand_in),
+                **runtime_environment(function_name=function_name, handler=spec.handler,
+                                      task_root=asset.task_root, runtime_dir=runtime, region=region,
+                                      memory_mb=spec.memory_mb, endpoint_url=stand_in.endpoint),
+            }
+            prepared.append((spec, asset, environment, f"arn:aws:lambda:{region}:{ACCOUNT}:function:{function_name}"))
+        base_times: list[float] = []
+        timings: dict[str, dict[str, list[float]]] = {spec.name: {"init": [], "first": [], "cold": [], "ratio": []}
+                                                     for spec, *_ in prepared}
+        patched: dict[str, list[str]] = {}
+        for run in range(runs):
+            say(f"round {run + 1}/{runs}")
+            if baseline:
+                base_times.append(run_child("baseline", base_environment)[0]["init_s"])
+            for spec, _asset, environment, arn in prepared:
+                invocation = spec.invocation(stand_in, run)
+                result, _ = run_child("invoke", environment, invocation=invocation, function_arn=arn)
+                if invocation.after is not None:
+                    invocation.after()
+                cold = result["init_s"] + result["first_invocation_s"]
+                timing = timings[spec.name]
+                timing["init"].append(result["init_s"])
+                timing["first"].append(result["first_invocation_s"])
+                timing["cold"].append(cold)
                 if baseline:
-                    results[f"lambda_like_{name}_cold_start_vs_baseline"] = (
-                        results[f"lambda_like_{name}_cold_start_s"]
-                        / results["lambda_like_baseline_boto3_plus_one_client_s"])
+                    timing["ratio"].append(cold / base_times[-1])
+                patched[spec.name] = result["xray_patched"]
+        if baseline:
+            results["lambda_like_baseline_boto3_plus_one_client_s"] = _median(base_times)
+            results.update(_importtime_fields("baseline", run_child("baseline", base_environment,
+                                                                    importtime=True)[1]))
+        for spec, asset, environment, _arn in prepared:
+            name = spec.name
+            results.update(_importtime_fields(name, run_child("import", environment, importtime=True)[1]))
+            written = sorted(set(_tree(asset.task_root)) ^ set(asset.files))
+            if written:
+                raise LambdaLikeError(f"{name}: the read-only asset was written to: {written[:10]}")
+            timing = timings[name]
+            results[f"lambda_like_{name}_init_s"] = _median(timing["init"])
+            results[f"lambda_like_{name}_first_invocation_s"] = _median(timing["first"])
+            results[f"lambda_like_{name}_cold_start_s"] = _median(timing["cold"])
+            results[f"lambda_like_xray_patched_{name}"] = patched[name]
+            if baseline:
+                results[f"lambda_like_{name}_cold_start_vs_baseline"] = _median(timing["ratio"])
     return results
+
+
+def _importtime_fields(name: str, stderr: str) -> dict[str, Any]:
+    """``-X importtime``'s top 10s and total for ``name``, as result fields."""
+    parsed = parse_importtime(stderr)
+    return {f"lambda_like_importtime_top10_self_us_{name}": parsed["top10_self_us"],
+            f"lambda_like_importtime_top10_packages_self_us_{name}": parsed["top10_packages_self_us"],
+            f"lambda_like_importtime_total_us_{name}": parsed["total_us"]}
 
 
 def table_rows(results: Mapping[str, Any], names: Sequence[str]) -> list[support.Row]:

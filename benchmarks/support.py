@@ -53,6 +53,27 @@ def rate(function: Callable[[int], Any], seconds: float, *, warmup: int = 20, ba
     return count / elapsed
 
 
+Measured = tuple[Callable[[], None], Callable[[int], Any]]
+
+
+def interleaved_rates(functions: Mapping[str, Measured], *, rounds: int = 9, seconds: float = 0.3
+                      ) -> dict[str, list[float]]:
+    """Each function's calls per second in ``rounds`` rounds of short batches, taken in turn
+    (``setup`` runs before each batch): a machine that speeds up or slows down during the run
+    moves every function's figures of a round alike, so ratios are taken round by round."""
+    rates: dict[str, list[float]] = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, (setup, function) in functions.items():
+            setup()
+            rates[name].append(rate(function, seconds))
+    return rates
+
+
+def median_ratio(numerators: Sequence[float], denominators: Sequence[float]) -> float:
+    """The median of the rounds' own ratios (``interleaved_rates``)."""
+    return statistics.median(top / bottom for top, bottom in zip(numerators, denominators, strict=True))
+
+
 def percentile(values: Sequence[float], fraction: float) -> float:
     """The nearest-rank ``fraction`` percentile (0 for no values)."""
     ordered = sorted(values)

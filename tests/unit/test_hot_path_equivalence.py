@@ -84,3 +84,19 @@ def test_routes_match_as_powertools_matched_them(path: str, method: str) -> None
     # Then the same route is found with the same path arguments, or none by either
     assert (found if found is not None else 404) == (json.loads(expected["body"]) if expected["statusCode"] == 200
                                                      else 404)
+
+
+_HEADER_NAMES = st.one_of(st.sampled_from(["content-type", "Content-Type", "x-origin-verify", "X-Origin-Verify",
+                                           "x-forwarded-for", "accept", "Accept", "É-x"]),
+                          st.text(max_size=12), st.integers())
+
+
+@settings(max_examples=300, deadline=None)
+@given(received=st.dictionaries(_HEADER_NAMES, st.one_of(st.text(max_size=20), st.integers(), st.none()), max_size=8))
+def test_headers_are_normalised_as_the_plain_comprehension_does(received: dict[object, object]) -> None:
+    # Given any headers (API Gateway's lower-case names, or anything a direct invoke may send)
+    # When normalised / Then the text headers by lower-case name, content-type dropped
+    expected = {name.lower(): value for name, value in received.items()
+                if isinstance(name, str) and isinstance(value, str)}
+    expected.pop("content-type", None)
+    assert common._normalised_headers(received) == expected

@@ -353,6 +353,15 @@ def _parsed_query(event: dict[str, Any]) -> dict[str, str] | Refusal:
     return found
 
 
+def _log_error(message: str, *, extra: dict[str, Any]) -> None:
+    """An error line through Powertools' logger, with the request's Lambda context keys (as
+    ``inject_lambda_context`` added them; appended here, on the rare error, not on every request)."""
+    request = request_log.current
+    if request is not None:
+        logger.append_keys(**request.keys())
+    logger.error(message, extra=extra)
+
+
 def _on_refusal(error: Refusal) -> Response[Any]:
     return error_response(error.code, error.message, reason=error.reason)
 
@@ -372,7 +381,7 @@ def _on_invalid_request(error: InvalidBody) -> Response[Any]:
 
 def _on_unavailable(error: SignerUnavailable) -> Response[Any]:
     audit = _current.get()
-    logger.error("signing dependency failed", extra={"dependency_error": str(error),
+    _log_error("signing dependency failed", extra={"dependency_error": str(error),
                                                     "request_id": audit.request_id if audit else None})
     return error_response(ErrorCode.TEMPORARILY_UNAVAILABLE, "signing is temporarily unavailable; retry shortly",
                           reason=Reason.SIGNER_UNAVAILABLE)
@@ -380,7 +389,7 @@ def _on_unavailable(error: SignerUnavailable) -> Response[Any]:
 
 def _on_records_unavailable(error: FilesTableUnavailable) -> Response[Any]:
     audit = _current.get()
-    logger.error("file records unavailable", extra={"dependency_error": str(error),
+    _log_error("file records unavailable", extra={"dependency_error": str(error),
                                                    "request_id": audit.request_id if audit else None})
     return error_response(ErrorCode.TEMPORARILY_UNAVAILABLE, "file records are temporarily unavailable; retry shortly",
                           reason=Reason.RECORDS_UNAVAILABLE)
@@ -388,7 +397,7 @@ def _on_records_unavailable(error: FilesTableUnavailable) -> Response[Any]:
 
 def _on_lifecycle_unavailable(error: LifecycleUnavailable) -> Response[Any]:
     audit = _current.get()
-    logger.error("lifecycle dependency failed", extra={"dependency_error": str(error),
+    _log_error("lifecycle dependency failed", extra={"dependency_error": str(error),
                                                       "error_type": type(error).__name__,
                                                       "request_id": audit.request_id if audit else None})
     return error_response(ErrorCode.TEMPORARILY_UNAVAILABLE, "a dependency is temporarily unavailable; retry shortly",
@@ -404,7 +413,7 @@ def _on_unexpected(error: Exception) -> Response[Any]:
     a traceback's) may quote a signed URL, a policy or a signature being built."""
     audit = _current.get()
     frames = error_frames(error, last=12)
-    logger.error("unexpected error", extra={"error_type": type(error).__name__, "frames": frames,
+    _log_error("unexpected error", extra={"error_type": type(error).__name__, "frames": frames,
                                             "request_id": audit.request_id if audit else None})
     status = HTTP_STATUS[ErrorCode.INTERNAL_ERROR]
     write_audit(status, reason=Reason.INTERNAL_ERROR, code=ErrorCode.INTERNAL_ERROR)
@@ -525,8 +534,9 @@ def _forwarded_for(headers: dict[str, str]) -> str | None:
     value = headers.get("x-forwarded-for")
     if value is None:
         return None
-    cleaned = _PRINTABLE.sub("?", value)
-    return cleaned[:_MAX_AUDIT_TEXT]
+    if value.isascii() and value.isprintable():
+        return value[:_MAX_AUDIT_TEXT]
+    return _PRINTABLE.sub("?", value)[:_MAX_AUDIT_TEXT]
 
 
 def _origin_refusal(presented: str | None, origin: Callable[[], OriginVerifier]) -> Response[Any] | None:
@@ -535,7 +545,7 @@ def _origin_refusal(presented: str | None, origin: Callable[[], OriginVerifier])
     try:
         accepted = origin().accepts(presented)
     except OriginSecretUnavailable as error:
-        logger.error("origin secret unavailable", extra={"dependency_error": str(error)})
+        _log_error("origin secret unavailable", extra={"dependency_error": str(error)})
         return error_response(ErrorCode.TEMPORARILY_UNAVAILABLE, "the API is temporarily unavailable; retry shortly",
                               reason=Reason.ORIGIN_CHECK_UNAVAILABLE)
     except Exception as error:  # settings or client construction failed: no way to check, so refuse
@@ -593,14 +603,23 @@ def _routed_path(event: dict[str, Any]) -> str:
 
 
 def _normalised_headers(received: object) -> dict[str, str]:
-    """Text headers by lower-case name, ``content-type`` dropped (``serve`` sets its own)."""
-    headers: dict[str, str] = {}
-    if isinstance(received, dict):
-        for name, value in received.items():
-            if isinstance(name, str) and isinstance(value, str):
-                lowered = name.lower()
-                if lowered != "content-type":
-                    headers[lowered] = value
+    """Text headers by lower-case name, ``content-type`` dropped (``serve`` sets its own).
+
+    API Gateway's payload 2.0 names every header in lower case already, and then the copy is made
+    without a Python loop (names checked in one pass; a header whose value is not text is dropped).
+    """
+    if not isinstance(received, dict):
+        return {}
+    try:
+        names = "\n".join(received)
+    except TypeError:  # a name that is not text
+        names = None
+    if names is not None and names == names.lower() and all(map(str.__instancecheck__, received.values())):
+        headers = dict(received)
+    else:
+        headers = {name.lower(): value for name, value in received.items()
+                   if isinstance(name, str) and isinstance(value, str)}
+    headers.pop("content-type", None)
     return headers
 
 
@@ -682,7 +701,6 @@ def lambda_entry_point(app: Router, *, backend_principals: Callable[[], Sequence
         request = request_log.begin(context, correlation_id if isinstance(correlation_id, str) else None)
         if request.cold_start:
             metrics.provider.add_cold_start_metric(context)
-        logger.append_keys(**request.keys())  # for the rare error line, as inject_lambda_context did
         try:
             return serve(app, event, context, backend_principals=backend_principals, origin=origin)
         finally:
