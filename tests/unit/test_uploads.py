@@ -178,20 +178,22 @@ def _post_expiration(fields: dict[str, str]) -> datetime:
 def test_post_never_outlives_refreshable_credentials(minting: Minting, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given environment credentials that expire in 100 seconds (botocore makes them refreshable)
     from filegate.handlers import uploads
-    now = time.time()
-    expiry = datetime.fromtimestamp(now + 100, UTC)
-    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", expiry.isoformat())
-    monkeypatch.setattr(uploads, "clock", lambda: now)
-    # When an upload is minted
+    started = time.time()
+    expires = started + 100
+    monkeypatch.setenv("AWS_CREDENTIAL_EXPIRATION", datetime.fromtimestamp(expires, UTC).isoformat())
+    # When an upload is minted (on the real clock: botocore dates the POST policy by it too, so
+    # however long the first request takes, the policy and the credentials share one clock)
     response = minting.upload(api_event("/uploads", CV, claims=careers("alice")))
+    finished = time.time()
     # Then the credentials really are botocore's refreshable kind, and the POST expires before
     # they do, less the safety margin (the default 300 s would outlive them)
     credentials = uploads.runtime().presigner._session.get_credentials()
     assert isinstance(credentials, RefreshableCredentials)
     assert response["statusCode"] == 201, response["body"]
     result = body(response)
-    assert int(now) + 69 <= result["expires_at"] <= int(now) + 70  # 100 - 30, floored (ISO rounding)
-    assert _post_expiration(result["fields"]).timestamp() <= now + 71
+    margin_end = int(expires) - 30  # the credentials' expiry less the 30 s margin
+    assert margin_end - 1 - (finished - started) <= result["expires_at"] <= margin_end
+    assert _post_expiration(result["fields"]).timestamp() <= margin_end + 1  # ISO seconds rounding
 
 
 def test_credentials_about_to_expire_are_a_retryable_503(minting: Minting, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -355,11 +355,10 @@ def _parsed_query(event: dict[str, Any]) -> dict[str, str] | Refusal:
 
 def _log_error(message: str, *, extra: dict[str, Any]) -> None:
     """An error line through Powertools' logger, with the request's Lambda context keys (as
-    ``inject_lambda_context`` added them; appended here, on the rare error, not on every request)."""
+    ``inject_lambda_context`` added them; given with this line only, so no other request's line, on
+    another thread, ever carries them)."""
     request = request_log.current
-    if request is not None:
-        logger.append_keys(**request.keys())
-    logger.error(message, extra=extra)
+    logger.error(message, extra={**(request.keys() if request is not None else {}), **extra})
 
 
 def _on_refusal(error: Refusal) -> Response[Any]:
@@ -586,10 +585,9 @@ def _resolve(app: Router, event: dict[str, Any], raw_event: dict[str, Any], http
         body = _parsed_body(raw_event) if route.body is not None else None
         if body is _UNREADABLE:
             raise InvalidBody([{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error"}])
-        response = app.call(route, arguments, event, body)
-    except Exception as error:
-        response = _answer_for(error)
-    return http_response(response)
+        return http_response(app.call(route, arguments, event, body))
+    except Exception as error:  # a reply that cannot be serialized included: a shaped 500, never a raw one
+        return http_response(_answer_for(error))
 
 
 def _routed_path(event: dict[str, Any]) -> str:

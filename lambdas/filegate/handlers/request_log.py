@@ -128,17 +128,21 @@ class RequestLog:
         sys.stdout.write(f"{_METRIC_HEAD}{int(time.time() * 1000)}{rest}\n")
 
 
-_second: list[Any] = [None, "", ""]  # the last second formatted: [second, date and time, zone]
+#: The last second formatted: (second, date and time, zone), replaced whole (threads read it whole).
+_second: tuple[int, str, str] = (-1, "", "")
 
 
 def _timestamp(now: float) -> str:
     """Powertools' default ``%Y-%m-%d %H:%M:%S,%F%z`` in local time (UTC in Lambda); the
     second's text is formatted once per second."""
+    global _second  # noqa: PLW0603 - a one-entry cache, swapped atomically
     second = int(now)
-    if _second[0] != second:
+    cached = _second
+    if cached[0] != second:
         local = time.localtime(second)
-        _second[:] = [second, time.strftime("%Y-%m-%d %H:%M:%S", local), time.strftime("%z", local)]
-    return f"{_second[1]},{int(now * 1000) % 1000:03d}{_second[2]}"
+        cached = (second, time.strftime("%Y-%m-%d %H:%M:%S", local), time.strftime("%z", local))
+        _second = cached
+    return f"{cached[1]},{int(now * 1000) % 1000:03d}{cached[2]}"
 
 
 def _xray_trace_id() -> str | None:

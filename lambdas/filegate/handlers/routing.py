@@ -20,6 +20,7 @@ import json
 import re
 import typing
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +98,9 @@ class Router:
         self.routes: list[Route] = []
         self._static: dict[tuple[str, str], Route] = {}
         self._dynamic: list[Route] = []
-        self._event: CurrentEvent | None = None
+        # Per request: a context variable, so that requests served on threads (the local mode) never
+        # see each other's event; Lambda serves one at a time.
+        self._event: ContextVar[CurrentEvent | None] = ContextVar(f"router_event_{id(self)}", default=None)
 
     def route(self, method: str, path: str, **openapi: Any) -> Callable[[Callable[..., Response[Any]]],
                                                                        Callable[..., Response[Any]]]:
@@ -139,9 +142,10 @@ class Router:
 
     @property
     def current_event(self) -> CurrentEvent:
-        if self._event is None:
+        event = self._event.get()
+        if event is None:
             raise RuntimeError("no request in progress")
-        return self._event
+        return event
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         """The route for ``method`` and ``path`` and its path segments; ``RouteNotFound`` if none."""
@@ -162,11 +166,11 @@ class Router:
         kwargs: dict[str, Any] = dict(arguments)
         if route.body is not None:
             kwargs["body"] = validated_body(route.body, body)
-        self._event = CurrentEvent(event)
+        token = self._event.set(CurrentEvent(event))
         try:
             return route.function(**kwargs)
         finally:
-            self._event = None
+            self._event.reset(token)
 
 
 def validated_body(model: type[BaseModel], body: Any) -> BaseModel:
