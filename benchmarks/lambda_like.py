@@ -60,6 +60,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import zipfile
@@ -450,6 +451,21 @@ def minting_functions() -> list[FunctionSpec]:
 
 # --- the children ---------------------------------------------------------------------------------
 
+#: The Lambda context a child hands its handler (``request``: ``function_arn``, ``request_id``), as the
+#: runtime builds it from its variables; ``test_bundle_contents`` runs handlers with it too.
+CHILD_CONTEXT = r'''class Context:
+    function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    function_version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
+    memory_limit_in_mb = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+    invoked_function_arn = request["function_arn"]
+    log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+    log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+    aws_request_id = request["request_id"]
+    deadline = time.time() + 10
+    def get_remaining_time_in_millis(self):
+        return int(max(self.deadline - time.time(), 0) * 1000)
+'''
+
 _CHILD = r'''
 import time
 started = time.perf_counter()
@@ -467,17 +483,7 @@ import json, os
 result = {"init_s": init_s, "path": sys.path}
 request = json.load(open(request_path))
 if mode == "invoke":
-    class Context:
-        function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
-        function_version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
-        memory_limit_in_mb = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
-        invoked_function_arn = request["function_arn"]
-        log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
-        log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
-        aws_request_id = request["request_id"]
-        deadline = time.time() + 10
-        def get_remaining_time_in_millis(self):
-            return int(max(self.deadline - time.time(), 0) * 1000)
+{context}
     event, context = request["event"], Context()
     os.environ["_X_AMZN_TRACE_ID"] = request["trace_id"]
     invoked = time.perf_counter()
@@ -502,7 +508,7 @@ patcher = sys.modules.get("aws_xray_sdk.core.patcher")
 result["xray_patched"] = sorted(getattr(patcher, "_PATCHED_MODULES", ()))
 with open(result_path, "w") as out:
     json.dump(result, out)
-'''
+'''.replace("{context}", textwrap.indent(CHILD_CONTEXT, "    ").rstrip("\n"))
 
 
 def _stdlib_roots() -> list[str]:

@@ -50,6 +50,22 @@ def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
     return Synthesized(outdir=outdir, environments=environments, raw=raw)
 
 
+#: The syntheses most template tests run over: (session fixture, environment).
+VARIANTS = (("app", "dev"), ("app", "prod"), ("variant", "edge"))
+
+
+@pytest.fixture(params=VARIANTS, ids=[env for _, env in VARIANTS])
+def deployment(request: pytest.FixtureRequest) -> tuple[Synthesized, str]:
+    """Each of ``VARIANTS``: its synthesis and the environment to read from it."""
+    fixture, env = request.param
+    return request.getfixturevalue(fixture), env
+
+
+def resources_of(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
+    """A template's resources of one CloudFormation type, by logical id."""
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == type_}
+
+
 def joined(value: Any) -> str:
     """A string CloudFormation assembles with ``Fn::Join``, rendered: ``AWS::Partition`` as ``aws``,
     other pseudo parameters as ``<AWS::...>``; a plain string as itself."""

@@ -21,11 +21,10 @@ from filegate.domain.front_door import API_STAGE, ORIGIN_VERIFY_HEADER
 from stacks.config import CONTEXT_KEY, environment_from_context
 from stacks.edge_security_stack import EdgeSecurityStack
 from tests.infra import iam_policy_eval
-from tests.infra.conftest import RENAMED_WEB_ACL, Synthesized
+from tests.infra.conftest import RENAMED_WEB_ACL, Synthesized, resources_of
 from tests.infra.test_invariants import ACCESS_KEY_ID, PRIVATE_KEY
 
 FAKE_ACCOUNT = "111122223333"
-VARIANTS = (("app", "dev"), ("app", "prod"), ("variant", "edge"))
 #: AWS's managed CloudFront policies (CloudFront Developer Guide, "Use managed cache policies" and
 #: "Use managed origin request policies"): ids, not names, are what a distribution refers to.
 CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
@@ -39,34 +38,24 @@ CDK_LOG_AND_TRACE_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:
                              "xray:PutTelemetryRecords"}
 
 
-@pytest.fixture(params=VARIANTS, ids=[env for _, env in VARIANTS])
-def deployment(request: pytest.FixtureRequest) -> tuple[Synthesized, str]:
-    fixture, env = request.param
-    return request.getfixturevalue(fixture), env
-
-
-def _resources(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == type_}
-
-
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
 def _only(template: dict[str, Any], type_: str) -> tuple[str, dict[str, Any]]:
-    ((logical_id, resource),) = _resources(template, type_).items()
+    ((logical_id, resource),) = resources_of(template, type_).items()
     return logical_id, resource
 
 
 def _secret_id(synth: Synthesized, env: str) -> str:
     name = synth.environments[env].config.origin_secret_name
-    (logical_id,) = [k for k, r in _resources(synth.template_json(env, "FileStore"), "AWS::SecretsManager::Secret")
+    (logical_id,) = [k for k, r in resources_of(synth.template_json(env, "FileStore"), "AWS::SecretsManager::Secret")
                      .items() if r["Properties"]["Name"] == name]
     return logical_id
 
 
 def _function_id(template: dict[str, Any], handler: str) -> str:
-    (logical_id,) = [k for k, r in _resources(template, "AWS::Lambda::Function").items()
+    (logical_id,) = [k for k, r in resources_of(template, "AWS::Lambda::Function").items()
                      if r["Properties"].get("Handler") == handler]
     return logical_id
 
@@ -167,9 +156,9 @@ def test_the_api_has_one_stage_named_api_and_no_default_stage(deployment: tuple[
         template = synth.template_json(env, kind)
         assert '"$default"' not in json.dumps(template), kind
         for type_ in ("AWS::ApiGatewayV2::DomainName", "AWS::ApiGatewayV2::ApiMapping"):
-            assert not _resources(template, type_), (kind, type_)
+            assert not resources_of(template, type_), (kind, type_)
     api = synth.template_json(env, "FileApi")
-    assert not _resources(api, "AWS::ApiGatewayV2::Api") and not _resources(api, "AWS::ApiGatewayV2::Stage")
+    assert not resources_of(api, "AWS::ApiGatewayV2::Api") and not resources_of(api, "AWS::ApiGatewayV2::Stage")
 
 
 def test_the_routes_in_the_api_stack_point_to_the_api_in_the_store_stack(deployment: tuple[Synthesized, str]) -> None:
@@ -178,18 +167,18 @@ def test_the_routes_in_the_api_stack_point_to_the_api_in_the_store_stack(deploym
     synth, env = deployment
     store_api_id, _ = _only(synth.template_json(env, "FileStore"), "AWS::ApiGatewayV2::Api")
     api = synth.template_json(env, "FileApi")
-    routes = _resources(api, "AWS::ApiGatewayV2::Route")
+    routes = resources_of(api, "AWS::ApiGatewayV2::Route")
     # Given every route, integration and authorizer (all made in the API stack)
     assert {r["Properties"]["RouteKey"] for r in routes.values()} == {
         f"{method} {path}" for table in (USER_ROUTES, BACKEND_ROUTES) for pairs in table.values()
         for method, path in pairs}
-    parts = [*routes.values(), *_resources(api, "AWS::ApiGatewayV2::Integration").values(),
-             *_resources(api, "AWS::ApiGatewayV2::Authorizer").values()]
+    parts = [*routes.values(), *resources_of(api, "AWS::ApiGatewayV2::Integration").values(),
+             *resources_of(api, "AWS::ApiGatewayV2::Authorizer").values()]
     # Then each names the store's API, read from the store stack's output
     for resource in parts:
         assert _store_output(synth, env, resource["Properties"]["ApiId"]) == {"Ref": store_api_id}
     # And API Gateway may invoke each function only from this API's routes
-    for permission in _resources(api, "AWS::Lambda::Permission").values():
+    for permission in resources_of(api, "AWS::Lambda::Permission").values():
         properties = permission["Properties"]
         if properties["Principal"] != "apigateway.amazonaws.com":
             continue
@@ -278,12 +267,12 @@ def test_secrets_manager_rotates_it_on_schedule_with_the_rotation_function(
         "RotateImmediatelyOnUpdate": False,
     }
     # And only Secrets Manager, for this account, may invoke the function; the schedule waits for that
-    permissions = {k: r["Properties"] for k, r in _resources(store, "AWS::Lambda::Permission").items()
+    permissions = {k: r["Properties"] for k, r in resources_of(store, "AWS::Lambda::Permission").items()
                    if r["Properties"]["FunctionName"] == {"Fn::GetAtt": [function_id, "Arn"]}}
     assert list(permissions.values()) == [{"Action": "lambda:InvokeFunction", "FunctionName": {
         "Fn::GetAtt": [function_id, "Arn"]}, "Principal": "secretsmanager.amazonaws.com",
         "SourceAccount": config.account or {"Ref": "AWS::AccountId"}}]
-    (schedule_resource,) = _resources(store, "AWS::SecretsManager::RotationSchedule").values()
+    (schedule_resource,) = resources_of(store, "AWS::SecretsManager::RotationSchedule").values()
     assert set(permissions) <= set(_as_list(schedule_resource.get("DependsOn", [])))
     # And the function is told the distribution and nothing else, and its settings load from that
     function = store["Resources"][function_id]["Properties"]
@@ -339,7 +328,7 @@ def test_the_rotation_role_may_exactly_what_the_contract_says(deployment: tuple[
 
 def _identity_policies(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
     role = template["Resources"][role_id]["Properties"]
-    documents = [p["Properties"]["PolicyDocument"] for p in _resources(template, "AWS::IAM::Policy").values()
+    documents = [p["Properties"]["PolicyDocument"] for p in resources_of(template, "AWS::IAM::Policy").values()
                  if {"Ref": role_id} in p["Properties"].get("Roles", [])]
     documents += [p["PolicyDocument"] for p in role.get("Policies", [])]
     return documents
@@ -363,10 +352,10 @@ def test_every_user_route_role_can_read_the_origin_secret_and_nothing_else_can(
     for stack_fakes in fakes.values():
         template = dict(stack_fakes.template)
         handlers = {r["Properties"]["Role"]["Fn::GetAtt"][0]: r["Properties"].get("Handler")
-                    for r in _resources(template, "AWS::Lambda::Function").values()
+                    for r in resources_of(template, "AWS::Lambda::Function").values()
                     if isinstance(r["Properties"].get("Role"), dict)}
         # Given every role of the home-region stacks and every identity policy it holds
-        for role_id, role in _resources(template, "AWS::IAM::Role").items():
+        for role_id, role in resources_of(template, "AWS::IAM::Role").items():
             for managed in role["Properties"].get("ManagedPolicyArns", []):
                 assert re.search(rf":iam::aws:policy/({'|'.join(KNOWN_MANAGED_POLICIES)})\"", json.dumps(managed)), \
                     (role_id, managed)
@@ -384,7 +373,7 @@ def test_every_user_route_role_can_read_the_origin_secret_and_nothing_else_can(
         assert holders == {*USER_ROUTE_HANDLERS, ROTATION_HANDLER}, (action, holders)
     # And the secret has no resource policy that could let anyone else in
     for kind in ("FileStore", "FileApi"):
-        assert not _resources(synth.template_json(env, kind), "AWS::SecretsManager::ResourcePolicy")
+        assert not resources_of(synth.template_json(env, kind), "AWS::SecretsManager::ResourcePolicy")
 
 
 def test_every_function_behind_a_user_route_is_told_the_origin_secret(deployment: tuple[Synthesized, str]) -> None:
@@ -393,7 +382,7 @@ def test_every_function_behind_a_user_route_is_told_the_origin_secret(deployment
     synth, env = deployment
     config = synth.environments[env].config
     for kind in ("FileStore", "FileApi"):
-        for function in _resources(synth.template_json(env, kind), "AWS::Lambda::Function").values():
+        for function in resources_of(synth.template_json(env, kind), "AWS::Lambda::Function").values():
             handler = function["Properties"].get("Handler", "")
             if handler not in HANDLER_SETTINGS:
                 continue
@@ -561,7 +550,7 @@ def test_no_locked_cross_region_references(app: Synthesized, variant: Synthesize
 def _readers(synth: Synthesized, env: str) -> dict[str, dict[str, Any]]:
     """The store's edge readers: parameter name -> the SDK call (create and update are the same)."""
     calls = {}
-    for reader in _resources(synth.template_json(env, "FileStore"), "Custom::EdgeReference").values():
+    for reader in resources_of(synth.template_json(env, "FileStore"), "Custom::EdgeReference").values():
         properties = reader["Properties"]
         assert properties["Create"] == properties["Update"]
         assert properties["InstallLatestAwsSdk"] is False
@@ -587,7 +576,7 @@ def test_the_store_reads_the_edge_parameters_in_us_east_1_under_a_fingerprint(
             "SSM", "getParameter", "us-east-1", ["Parameter.Value"])
     # And the distribution takes the WebACL (and certificate) from them
     readers = {json.loads(r["Properties"]["Create"])["parameters"]["Name"]: k
-               for k, r in _resources(store, "Custom::EdgeReference").items()}
+               for k, r in resources_of(store, "Custom::EdgeReference").items()}
     _, distribution = _only(store, "AWS::CloudFront::Distribution")
     distribution_config = distribution["Properties"]["DistributionConfig"]
     assert distribution_config["WebACLId"] == {
@@ -598,7 +587,7 @@ def test_the_store_reads_the_edge_parameters_in_us_east_1_under_a_fingerprint(
     # And the readers' function may read exactly those parameters (plus its logs)
     fakes = _fakes(synth, env)["FileStore"]
     (service_token,) = {json.dumps(r["Properties"]["ServiceToken"]) for r in
-                        _resources(store, "Custom::EdgeReference").values()}
+                        resources_of(store, "Custom::EdgeReference").values()}
     function_id = json.loads(service_token)["Fn::GetAtt"][0]
     role_id = store["Resources"][function_id]["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = [fakes.resolve(s) for document in _identity_policies(store, role_id) for s in document["Statement"]]

@@ -16,7 +16,7 @@ import pytest
 from stacks.constructs.lifecycle import DELETIONS_HANDLER
 from stacks.constructs.minting_api import DOWNLOAD_HANDLER, FILES_HANDLER, UPLOAD_HANDLER
 from stacks.constructs.python_function import LIVE_ALIAS
-from tests.infra.conftest import Synthesized
+from tests.infra.conftest import Synthesized, resources_of
 
 KINDS = ("EdgeSecurity", "FileStore", "FileApi")
 #: The functions behind the HTTP API's routes (``USER_ROUTES``/``BACKEND_ROUTES``), by handler.
@@ -25,17 +25,6 @@ SNAP_START_HANDLERS = {UPLOAD_HANDLER, DOWNLOAD_HANDLER}
 PUBLISHED_VERSIONS = {"ApplyOn": "PublishedVersions"}
 #: SnapStart's documented limit on ephemeral storage (/tmp), in MB.
 SNAP_START_MAX_EPHEMERAL_MB = 512
-VARIANTS = (("app", "dev"), ("app", "prod"), ("variant", "edge"))
-
-
-@pytest.fixture(params=VARIANTS, ids=[env for _, env in VARIANTS])
-def deployment(request: pytest.FixtureRequest) -> tuple[Synthesized, str]:
-    fixture, env = request.param
-    return request.getfixturevalue(fixture), env
-
-
-def _resources(template: dict[str, Any], type_: str) -> dict[str, dict[str, Any]]:
-    return {k: r for k, r in template["Resources"].items() if r["Type"] == type_}
 
 
 def _templates(synth: Synthesized, env: str) -> list[dict[str, Any]]:
@@ -54,7 +43,7 @@ def _referenced(template: dict[str, Any], value: Any) -> tuple[str, dict[str, An
 
 def _api_function_ids(template: dict[str, Any]) -> dict[str, str]:
     """Handler -> logical id of each function the HTTP API invokes (all in the API stack)."""
-    found = {r["Properties"]["Handler"]: k for k, r in _resources(template, "AWS::Lambda::Function").items()
+    found = {r["Properties"]["Handler"]: k for k, r in resources_of(template, "AWS::Lambda::Function").items()
              if r["Properties"].get("Handler") in API_HANDLERS}
     assert set(found) == set(API_HANDLERS), found
     return found
@@ -79,7 +68,7 @@ def test_snap_start_is_on_exactly_the_upload_and_download_functions_in_prod(
     # When the ones with SnapStart are collected
     with_snap_start = {}
     for template in _templates(app, env):
-        for function in _resources(template, "AWS::Lambda::Function").values():
+        for function in resources_of(template, "AWS::Lambda::Function").values():
             if "SnapStart" in function["Properties"]:
                 with_snap_start[function["Properties"]["Handler"]] = function["Properties"]["SnapStart"]
     # Then prod restores the minting functions from published-version snapshots, and dev none
@@ -91,12 +80,12 @@ def test_snap_start_is_on_exactly_the_upload_and_download_functions_in_prod(
 def test_no_snap_start_function_uses_what_snap_start_does_not_support(app: Synthesized) -> None:
     # Given prod's functions with SnapStart (both minting functions; see the test above)
     template = app.template_json("prod", "FileApi")
-    snap_started = {k: r["Properties"] for k, r in _resources(template, "AWS::Lambda::Function").items()
+    snap_started = {k: r["Properties"] for k, r in resources_of(template, "AWS::Lambda::Function").items()
                     if "SnapStart" in r["Properties"]}
     assert len(snap_started) == len(SNAP_START_HANDLERS)
     # When their versions and aliases are read
     published = [r["Properties"] for type_ in ("AWS::Lambda::Version", "AWS::Lambda::Alias")
-                 for r in _resources(template, type_).values()
+                 for r in resources_of(template, type_).values()
                  if _referenced(template, r["Properties"]["FunctionName"])[0] in snap_started]
     assert published
     # Then none has provisioned concurrency, EFS, or more than 512 MB of ephemeral storage (SnapStart's
@@ -113,8 +102,8 @@ def test_no_snap_start_function_uses_what_snap_start_does_not_support(app: Synth
 def test_each_api_function_has_a_version_and_the_alias_live_on_it(deployment: tuple[Synthesized, str]) -> None:
     synth, env = deployment
     template = synth.template_json(env, "FileApi")
-    versions = _resources(template, "AWS::Lambda::Version")
-    aliases = _resources(template, "AWS::Lambda::Alias")
+    versions = resources_of(template, "AWS::Lambda::Version")
+    aliases = resources_of(template, "AWS::Lambda::Alias")
     # Given each function the HTTP API invokes (with SnapStart or without)
     for handler, function_id in _api_function_ids(template).items():
         # When its aliases are read
@@ -135,7 +124,7 @@ def test_every_integration_targets_a_live_alias_never_the_bare_function(deployme
     synth, env = deployment
     template = synth.template_json(env, "FileApi")
     api_functions = set(_api_function_ids(template).values())
-    integrations = _resources(template, "AWS::ApiGatewayV2::Integration")
+    integrations = resources_of(template, "AWS::ApiGatewayV2::Integration")
     # Given every integration of the HTTP API (one per function, shared by its routes)
     assert len(integrations) == len(API_HANDLERS)
     # When its target is resolved / Then it is the `live` alias of an API function, each function once
@@ -150,7 +139,7 @@ def test_api_gateway_may_invoke_only_the_live_aliases(deployment: tuple[Synthesi
     # Given every Lambda permission for API Gateway, in every stack of the environment
     invoked = []
     for template in _templates(synth, env):
-        for permission in _resources(template, "AWS::Lambda::Permission").values():
+        for permission in resources_of(template, "AWS::Lambda::Permission").values():
             properties = permission["Properties"]
             if properties["Principal"] != "apigateway.amazonaws.com":
                 continue
