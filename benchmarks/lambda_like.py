@@ -238,12 +238,15 @@ class Asset:
 
 
 @contextlib.contextmanager
-def built_asset(entry_module: str, requirements: Sequence[Path]) -> Iterator[Asset]:
+def built_asset(entry_module: str, requirements: Sequence[Path], dropped_extensions: Sequence[Any] = ()
+                ) -> Iterator[Asset]:
     """The asset synthesis builds for ``entry_module`` (sized), and a read-only copy to run: the
-    same asset, or on a machine that is not arm64 its twin built for this architecture."""
+    same asset, or on a machine that is not arm64 its twin built for this architecture.
+    ``dropped_extensions``: the construct's ``DroppedExtension`` declarations, as synthesis passes them."""
     from stacks.lambda_bundling import PIP_PLATFORM, LambdaBundle
 
-    bundle = LambdaBundle(entry_module=entry_module, requirements=tuple(requirements))
+    bundle = LambdaBundle(entry_module=entry_module, requirements=tuple(requirements),
+                          dropped_extensions=tuple(dropped_extensions))
     with tempfile.TemporaryDirectory(prefix="filegate-asset-") as scratch:
         deployed = Path(scratch) / "deployed"
         bundle.build(deployed)
@@ -253,7 +256,7 @@ def built_asset(entry_module: str, requirements: Sequence[Path]) -> Iterator[Ass
         else:
             task_root, used = Path(scratch) / "task", host_platform()
             with _build_lock, _bundling_for(used, HOST_ASSET_CACHE):
-                LambdaBundle(entry_module=entry_module, requirements=tuple(requirements)).build(task_root)
+                bundle.build(task_root)  # same inputs, same hash: the platform is what differs
         _set_writable(task_root, False)
         try:
             yield Asset(task_root=task_root, zipped_bytes=zipped, unzipped_bytes=unzipped, platform=used,
@@ -332,6 +335,12 @@ class FunctionSpec:
     environment: Callable[[StandIn], dict[str, str]]
     invocation: Callable[[StandIn, int], Invocation]
     memory_mb: int = 512
+    #: ``stacks.lambda_bundling.DroppedExtension`` declarations the construct passes to its bundle.
+    dropped_extensions: tuple[Any, ...] = ()
+
+    def asset(self) -> contextlib.AbstractContextManager[Asset]:
+        """``built_asset`` for this function, with every bundle option its construct declares."""
+        return built_asset(self.handler.rsplit(".", 1)[0], self.requirements, self.dropped_extensions)
 
 
 def dev_config(signer: str | None = None) -> Any:
@@ -603,7 +612,7 @@ def lambda_like_cold_starts(functions: Sequence[FunctionSpec], *, runs: int = DE
         prepared = []
         for spec in functions:
             say(f"{spec.name}: building its asset")
-            asset = stack.enter_context(built_asset(spec.handler.rsplit(".", 1)[0], spec.requirements))
+            asset = stack.enter_context(spec.asset())
             results[f"lambda_like_asset_zipped_bytes_{spec.name}"] = asset.zipped_bytes
             results[f"lambda_like_asset_unzipped_bytes_{spec.name}"] = asset.unzipped_bytes
             results["lambda_like_asset_platform"] = asset.platform
@@ -767,14 +776,14 @@ def _verifier_invocation(stand_in: StandIn, run: int) -> Invocation:
 
 def verifier_function() -> FunctionSpec:
     """The verifier as ``stacks/constructs/verification.py`` deploys it (requirements, memory)."""
-    from stacks.constructs.verification import VERIFIER_HANDLER
+    from stacks.constructs.verification import VERIFIER_DROPPED_EXTENSIONS, VERIFIER_HANDLER
     from stacks.lambda_bundling import LAMBDA_ROOT
 
     return FunctionSpec(
         name="verifier", handler=VERIFIER_HANDLER,
         requirements=(LAMBDA_ROOT / "requirements.txt", LAMBDA_ROOT / "requirements-verifier.txt"),
         environment=_verifier_environment, invocation=_verifier_invocation,
-        memory_mb=dev_config().verification.verifier_memory_mb)
+        memory_mb=dev_config().verification.verifier_memory_mb, dropped_extensions=VERIFIER_DROPPED_EXTENSIONS)
 
 
 FUNCTIONS: dict[str, Callable[[], FunctionSpec]] = {

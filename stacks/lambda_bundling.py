@@ -21,6 +21,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ CACHE_ROOT = ROOT / ".build" / "lambda-assets"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 RUNTIME_PYTHON = (3, 13)
 PIP_PLATFORM = "manylinux2014_aarch64"
-RECIPE_VERSION = "4"  # bump when the way bundles are built changes
+RECIPE_VERSION = "5"  # bump when the way bundles are built changes
 LAMBDA_TASK_ROOT = "/var/task"
 PIP_INSTALL_RECORDS = {"INSTALLER", "REQUESTED", "direct_url.json"}
 #: Python 2 modules some wheels still ship next to their Python 3 code, never imported on 3.x
@@ -54,8 +55,22 @@ TEST_SUITE_DIRS = {"tests", "test"}
 DROPPED_WHEN_UNREACHED = {"cffi", "OleFileIO_PL"}
 #: Packages whose subpackages the function's import graph never reaches are dropped, at subpackage
 #: granularity (never single modules): Powertools ships every utility (Kafka, AppSync, data
-#: masking, OpenAPI...) and a function uses a few.
-PRUNED_TO_REACHED_SUBPACKAGES = ("aws_lambda_powertools",)
+#: masking, OpenAPI...) and a function uses a few; pycryptodome ships its self-tests, public-key
+#: algorithms and signatures next to the ciphers pypdf uses. pycryptodome loads its native
+#: libraries by dotted name (``load_pycryptodome_raw_lib("Crypto.Cipher._raw_aes", ...)``), a string
+#: constant the import graph follows, so the subpackages holding the ones it loads are reached.
+PRUNED_TO_REACHED_SUBPACKAGES = ("aws_lambda_powertools", "Crypto")
+#: ...and packages pruned further, to the very modules the graph reaches, native libraries included:
+#: pycryptodome imports its Python modules statically and loads each native library by a constant
+#: dotted name, so a cipher or hash nothing names (DES, Blowfish, ChaCha20, RIPEMD...) never loads.
+PRUNED_TO_REACHED_MODULES = ("Crypto",)
+#: Data files a wheel reads from one API only, dropped unless the function's own code calls it:
+#: Powertools inlines its bundled Swagger UI (0.4 MiB zipped) into the page ``enable_swagger()``
+#: serves when given no ``swagger_base_url``; the import graph reaches the package regardless.
+DATA_READ_ONLY_BY = {
+    "enable_swagger": ("aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui-bundle.min.js",
+                       "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui.min.css"),
+}
 #: ELF sections no loader maps (not ``SHF_ALLOC``): the full symbol table and its strings, and
 #: DWARF debug information. ``dlopen`` resolves through ``.dynsym``/``.dynstr``, which stay; only
 #: native backtraces lose function names. cryptography's Rust extension, Pillow's and wrapt's
@@ -68,6 +83,17 @@ DYNAMIC_IMPORT_CALLS = {"import_module", "__import__", "LazyLoader", "spec_from_
 
 class BundlingError(RuntimeError):
     """A Lambda asset could not be built; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class DroppedExtension:
+    """An optional extension module a function never runs, left out of its asset with the shared
+    libraries only it links. Its package must import it only where an ``ImportError`` is handled
+    (or under ``TYPE_CHECKING``), which the bundler checks, so the package degrades as it does
+    where the extension was never built."""
+
+    module: str  # dotted name, e.g. "PIL._avif"
+    reason: str  # why the function can do without it, for whoever audits the asset
 
 
 def module_closure(entry_module: str, root: Path = LAMBDA_ROOT) -> list[Path]:
@@ -135,6 +161,7 @@ class LambdaBundle:
 
     entry_module: str
     requirements: tuple[Path, ...] = ()
+    dropped_extensions: tuple[DroppedExtension, ...] = ()
 
     def sources(self) -> list[Path]:
         files = module_closure(self.entry_module)
@@ -144,7 +171,8 @@ class LambdaBundle:
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
-        for part in (RECIPE_VERSION, PIP_PLATFORM, ".".join(map(str, RUNTIME_PYTHON)), self.entry_module):
+        dropped = sorted(extension.module for extension in self.dropped_extensions)
+        for part in (RECIPE_VERSION, PIP_PLATFORM, ".".join(map(str, RUNTIME_PYTHON)), self.entry_module, *dropped):
             digest.update(part.encode() + b"\0")
         for path in self.sources() + list(self.requirements):
             digest.update(str(path.relative_to(ROOT)).encode() + b"\0")
@@ -177,6 +205,8 @@ class LambdaBundle:
             target = staging / source.relative_to(LAMBDA_ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
+        _drop_extensions(staging, self.dropped_extensions)
+        _drop_data_for_uncalled_apis(staging, self.sources())
         reached = import_graph(self.entry_module, staging)
         _strip(staging, reached, first_party=self.entry_module.split(".", maxsplit=1)[0])
         _compile(staging)
@@ -283,8 +313,9 @@ def _reaches(reached: set[str], package: str) -> bool:
 
 def _strip(staging: Path, reached: set[str] | None = None, first_party: str | None = None) -> None:
     """Drop what a Lambda never runs: scripts, caches, pip's per-install files, type stubs and
-    C/Rust sources, stub-only packages, and (given ``reached``, the function's import graph) the
-    test suites, build-time packages and Powertools subpackages that graph never reaches."""
+    C/Rust sources, stub-only packages, (given ``reached``, the function's import graph) the
+    test suites, build-time packages and Powertools and pycryptodome subpackages that graph never
+    reaches, and then the grafted shared libraries no remaining ELF file needs."""
     for path in sorted(staging.rglob("*"), reverse=True):
         relative = path.relative_to(staging)
         if path.is_dir():
@@ -297,6 +328,7 @@ def _strip(staging: Path, reached: set[str] | None = None, first_party: str | No
             _strip_symbols(path)
     if reached is not None:
         _drop_unreached(staging, reached, first_party)
+    _drop_unneeded_grafted_libraries(staging)
     for path in sorted(staging.rglob("*"), reverse=True):
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()  # e.g. cryptography's ``_rust/`` once its stubs are gone
@@ -420,6 +452,245 @@ def _drop_unreached(staging: Path, reached: set[str], first_party: str | None) -
         single = staging / f"{name}.py"
         if single.is_file() and name not in reached:
             single.unlink()
+    for path in sorted(staging.rglob("*")):
+        relative = path.relative_to(staging)
+        if path.is_file() and relative.parts[0] in PRUNED_TO_REACHED_MODULES:
+            module = _module_name(relative)
+            if module is not None and module not in reached:
+                path.unlink()
+
+
+def _module_name(relative: Path) -> str | None:
+    """The dotted module a ``.py`` or extension file under the asset root is, None for data."""
+    parts = list(relative.parts)
+    if relative.suffix == ".py":
+        parts[-1] = relative.stem
+        if parts[-1] == "__init__":
+            parts.pop()
+    elif relative.suffix in {".so", ".pyd"}:
+        parts[-1] = relative.name.split(".", 1)[0]
+    else:
+        return None
+    return ".".join(parts) if parts and all(part.isidentifier() for part in parts) else None
+
+
+def _drop_data_for_uncalled_apis(staging: Path, sources: list[Path]) -> None:
+    """Delete the ``DATA_READ_ONLY_BY`` files of each API no first-party module calls."""
+    called: set[str] = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source.read_bytes(), filename=str(source))):
+            if isinstance(node, ast.Call):
+                called.add(node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", ""))
+    for api, files in DATA_READ_ONLY_BY.items():
+        if api not in called:
+            for relative in files:
+                (staging / relative).unlink(missing_ok=True)
+
+
+def _drop_extensions(staging: Path, extensions: tuple[DroppedExtension, ...]) -> None:
+    """Delete each declared extension module, after checking that its package can do without it:
+    a declaration that names nothing (a renamed extension) or an extension some module imports
+    unguarded (it became required) stops the build instead of shipping a broken asset."""
+    for extension in extensions:
+        *package, name = extension.module.split(".")
+        folder = staging.joinpath(*package)
+        files = sorted(path for path in folder.glob(f"{name}.*") if path.is_file()
+                       and path.name.split(".", 1)[0] == name and path.suffix in {".so", ".pyd"})
+        if not files:
+            raise BundlingError(f"{extension.module}: declared as dropped, but the asset has no such extension "
+                                f"module in {folder.relative_to(staging)}/ (renamed or gone? update the declaration)")
+        unguarded = _unguarded_importers(staging, extension.module)
+        if unguarded:
+            raise BundlingError(f"{extension.module}: declared as dropped, but imported where an ImportError is not "
+                                f"handled, so the function would fail without it: {', '.join(unguarded)}")
+        for path in files:
+            path.unlink()
+
+
+def _unguarded_importers(staging: Path, module: str) -> list[str]:
+    """``file:line`` of each import of ``module`` in the asset's Python files that is neither inside
+    a ``try`` whose handler catches ``ImportError`` without re-raising nor under ``TYPE_CHECKING``."""
+    found: list[str] = []
+    needle = module.rsplit(".", 1)[-1].encode()
+    for path in sorted(staging.rglob("*.py")):
+        source = path.read_bytes()
+        if needle not in source:
+            continue
+        try:
+            tree = ast.parse(source, filename=str(path))
+        except (SyntaxError, ValueError):
+            continue  # never importable on this Python, so it imports nothing
+        package = list(path.relative_to(staging).parts[:-1])
+        found += [f"{path.relative_to(staging)}:{line}" for line in _unguarded_import_lines(tree, package, module)]
+    return found
+
+
+def _unguarded_import_lines(tree: ast.AST, package: list[str], module: str) -> list[int]:
+    lines: list[int] = []
+
+    def imports_module(node: ast.Import | ast.ImportFrom) -> bool:
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            base = package[: len(package) - node.level + 1] if node.level else []
+            prefix = ".".join(base + ([node.module] if node.module else []))
+            names = [prefix, *(f"{prefix}.{alias.name}" for alias in node.names)]
+        return any(name == module or name.startswith(module + ".") for name in names)
+
+    def visit(node: ast.AST, guarded: bool) -> None:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if not guarded and imports_module(node):
+                lines.append(node.lineno)
+            return
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            guarded = False  # runs later, outside any try around its definition
+        if isinstance(node, ast.Try | ast.TryStar):
+            for child in node.body:
+                visit(child, guarded or any(_handles_import_error(handler) for handler in node.handlers))
+            for child in [*node.handlers, *node.orelse, *node.finalbody]:
+                visit(child, guarded)
+            return
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.body:
+                visit(child, True)
+            for child in node.orelse:
+                visit(child, guarded)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, guarded)
+
+    visit(tree, False)
+    return lines
+
+
+def _handles_import_error(handler: ast.ExceptHandler) -> bool:
+    caught = handler.type
+    names = ([] if caught is None else caught.elts if isinstance(caught, ast.Tuple) else [caught])
+    catches = caught is None or any(
+        (element.id if isinstance(element, ast.Name) else getattr(element, "attr", ""))
+        in {"ImportError", "ModuleNotFoundError", "Exception", "BaseException"} for element in names)
+    reraises = any(isinstance(node, ast.Raise) for node in ast.walk(handler))
+    return catches and not reraises
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+_SHT_STRTAB, _SHT_DYNAMIC = 3, 6
+_DT_NULL, _DT_NEEDED, _DT_RPATH, _DT_RUNPATH = 0, 1, 15, 29
+_ELF64_DYNAMIC_ENTRY = struct.Struct("<qQ")
+
+
+@dataclass(frozen=True)
+class ElfDependencies:
+    """What the dynamic loader reads from a shared object's ``.dynamic`` section."""
+
+    needed: tuple[str, ...]  # DT_NEEDED: sonames, in load order
+    search_path: tuple[str, ...]  # DT_RUNPATH, else DT_RPATH, as written (``$ORIGIN`` unexpanded)
+
+
+def is_elf(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(4) == b"\x7fELF"
+
+
+def elf_dependencies(path: Path) -> ElfDependencies:
+    """DT_NEEDED and the library search path of a little-endian ELF64 file, in pure Python (no
+    binutils for the target architecture). Anything it cannot read is a ``BundlingError`` naming
+    the file: guessing would silently drop a library something loads, or keep dead weight."""
+    data = path.read_bytes()
+
+    def malformed(why: str) -> BundlingError:
+        return BundlingError(f"{path}: {why}; cannot read which shared libraries it needs")
+
+    located = _dynamic_section(data, malformed)
+    if located is None:
+        return ElfDependencies(needed=(), search_path=())  # statically linked: loads nothing
+    dynamic_offset, dynamic_size, strings_offset, strings_size = located
+
+    def string(offset: int) -> str:
+        end = data.find(b"\0", strings_offset + offset, strings_offset + strings_size)
+        if offset >= strings_size or end < 0:
+            raise malformed(f"a dynamic entry names string {offset}, outside its string table")
+        try:
+            return data[strings_offset + offset:end].decode()
+        except UnicodeDecodeError as error:
+            raise malformed(f"a dynamic entry's string at {offset} is not UTF-8") from error
+
+    needed: list[str] = []
+    paths: dict[int, str] = {}
+    for entry in range(dynamic_offset, dynamic_offset + dynamic_size, _ELF64_DYNAMIC_ENTRY.size):
+        tag, value = _ELF64_DYNAMIC_ENTRY.unpack_from(data, entry)
+        if tag == _DT_NULL:
+            break
+        if tag == _DT_NEEDED:
+            needed.append(string(value))
+        elif tag in {_DT_RPATH, _DT_RUNPATH}:
+            paths[tag] = string(value)
+    else:
+        raise malformed("the dynamic section has no DT_NULL terminator")
+    search = paths.get(_DT_RUNPATH, paths.get(_DT_RPATH, ""))  # the loader ignores RPATH given RUNPATH
+    return ElfDependencies(needed=tuple(needed), search_path=tuple(entry for entry in search.split(":") if entry))
+
+
+def _dynamic_section(data: bytes, malformed: Callable[[str], BundlingError]) -> tuple[int, int, int, int] | None:
+    """(offset, size) of the ``.dynamic`` section and of the string table it links, or None."""
+    if len(data) < _ELF64_HEADER.size or data[:4] != b"\x7fELF":
+        raise malformed("not an ELF file (or truncated)")
+    if data[4] != 2 or data[5] != 1:
+        raise malformed("not a little-endian ELF64 file")
+    header = _ELF64_HEADER.unpack_from(data)
+    shoff, shentsize, shnum = header[6], header[11], header[12]
+    if not shoff or not shnum:
+        raise malformed("no section headers")
+    if shentsize != _ELF64_SECTION_HEADER.size or shoff + shnum * shentsize > len(data):
+        raise malformed("section headers of an unexpected size or past the end of the file")
+    sections = [_ELF64_SECTION_HEADER.unpack_from(data, shoff + index * shentsize) for index in range(shnum)]
+    dynamic = [section for section in sections if section[1] == _SHT_DYNAMIC]
+    if not dynamic:
+        return None
+    if len(dynamic) > 1:
+        raise malformed("more than one dynamic section")
+    _name, _type, _flags, _addr, dynamic_offset, dynamic_size, strings_index, *_rest = dynamic[0]
+    if dynamic_offset + dynamic_size > len(data) or dynamic_size % _ELF64_DYNAMIC_ENTRY.size:
+        raise malformed("a dynamic section past the end of the file or not a whole number of entries")
+    if strings_index >= shnum or sections[strings_index][1] != _SHT_STRTAB:
+        raise malformed("the dynamic section's sh_link is not a string table")
+    strings_offset, strings_size = sections[strings_index][4], sections[strings_index][5]
+    if strings_offset + strings_size > len(data):
+        raise malformed("the dynamic string table runs past the end of the file")
+    return dynamic_offset, dynamic_size, strings_offset, strings_size
+
+
+def _drop_unneeded_grafted_libraries(staging: Path) -> None:
+    """Delete the shared libraries auditwheel grafted into ``<dist>.libs/`` folders that no ELF file
+    left in the asset needs, directly or through another grafted library (the transitive closure of
+    DT_NEEDED from every other ELF file): after dropping an extension (``DroppedExtension``) or an
+    unreached package, what only it linked (Pillow's libavif with ``_avif``) is dead weight.
+    auditwheel names each grafted library uniquely (``libavif-c06c46c1.so.16.4.1``), and a needed
+    name keeps every grafted file of that name, wherever the loader would look."""
+    grafted = [path for folder in sorted(staging.glob("*.libs")) if folder.is_dir()
+               for path in sorted(folder.iterdir()) if path.is_file() and is_elf(path)]
+    if not grafted:
+        return
+    by_name: dict[str, list[Path]] = {}
+    for library in grafted:
+        by_name.setdefault(library.name, []).append(library)
+    grafted_set = set(grafted)
+    pending = [path for path in sorted(staging.rglob("*"))
+               if path.is_file() and path not in grafted_set and is_elf(path)]
+    kept: set[Path] = set()
+    while pending:
+        for name in elf_dependencies(pending.pop()).needed:
+            for library in by_name.get(name, []):
+                if library not in kept:
+                    kept.add(library)
+                    pending.append(library)
+    for library in grafted:
+        if library not in kept:
+            library.unlink()
 
 
 def _compile(staging: Path) -> None:

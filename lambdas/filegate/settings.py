@@ -29,6 +29,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -294,8 +295,9 @@ class Settings(_EnvironmentSettings):
     def slot(self) -> SigningSlot:
         return self.signing_slots[self.active_slot]
 
-    @property
+    @cached_property
     def groups(self) -> GroupsClaim:
+        """Read on every request (``identify``): built once per settings."""
         return GroupsClaim(name=self.groups_claim, format=self.groups_format)
 
 

@@ -12,13 +12,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.lambda_bundling import RUNTIME, LambdaBundle, lambda_code
+from stacks.lambda_bundling import RUNTIME, DroppedExtension, LambdaBundle, lambda_code
 
 
 def filegate_function(
     scope: Construct, name: str, *, handler: str, role: iam.Role, environment: dict[str, str],
     requirements: tuple[Any, ...], memory_mb: int, timeout: Duration, reserved_concurrency: int | None,
-    log_retention: logs.RetentionDays, log_key: kms.IKey, removal_policy: RemovalPolicy, **options: Any,
+    log_retention: logs.RetentionDays, log_key: kms.IKey, removal_policy: RemovalPolicy,
+    dropped_extensions: tuple[DroppedExtension, ...] = (), **options: Any,
 ) -> lambda_.Function:
     """``<name>Function`` and ``<name>Logs`` in ``scope``; ``options`` go to ``lambda_.Function``."""
     log_group = logs.LogGroup(scope, f"{name}Logs", retention=log_retention, encryption_key=log_key,
@@ -29,7 +30,8 @@ def filegate_function(
         runtime=RUNTIME,
         architecture=lambda_.Architecture.ARM_64,
         handler=handler,
-        code=lambda_code(LambdaBundle(entry_module=handler.rsplit(".", 1)[0], requirements=requirements)),
+        code=lambda_code(LambdaBundle(entry_module=handler.rsplit(".", 1)[0], requirements=requirements,
+                                      dropped_extensions=dropped_extensions)),
         role=role,
         memory_size=memory_mb,
         timeout=timeout,

@@ -30,11 +30,21 @@ from filegate.domain.quarantine import QUARANTINE_PREFIX
 from stacks.config import VERIFIER_MAX_RECEIVE_COUNT, VerificationSettings
 from stacks.constructs.python_function import FunctionHost, lambda_role
 from stacks.constructs.storage import SCANNER_VALIDATION_OBJECT
-from stacks.lambda_bundling import LAMBDA_ROOT
+from stacks.lambda_bundling import LAMBDA_ROOT, DroppedExtension
 from stacks.nag import acknowledge, acknowledge_inline_policy, acknowledge_outside_vpc
 
 VERIFIER_HANDLER = "filegate.handlers.verifier.handler"
 SWEEP_HANDLER = "filegate.handlers.sweep.handler"
+#: Pillow extensions the verifier never runs (filegate.domain.content.images decodes PNG, JPEG,
+#: GIF and WebP, and converts ICC profiles with lcms2), left out of its asset with the libraries
+#: only they link (libavif; FreeType, HarfBuzz, Brotli, libpng): without them it fits Lambda's
+#: 10 MiB direct upload. Pillow imports both guarded, as on a build without those libraries.
+VERIFIER_DROPPED_EXTENSIONS = (
+    DroppedExtension("PIL._avif", "AVIF codec: AVIF is not an accepted type; without it AvifImagePlugin "
+                                  "sets SUPPORTED = False and PIL.features reports avif unavailable"),
+    DroppedExtension("PIL._imagingft", "FreeType text rendering (ImageFont, ImageDraw.text): the verifier "
+                                       "draws no text; ImageFont defers the ImportError to a font's first use"),
+)
 #: GuardDuty Malware Protection for S3: the service that assumes the plan's role, the event it
 #: sends, the EventBridge rule it manages, and the tag it writes.
 SCANNER_SERVICE = "malware-protection-plan.guardduty.amazonaws.com"
@@ -204,6 +214,7 @@ class Verification(FunctionHost):
         self.verifier = self._function(
             "Verifier", VERIFIER_HANDLER, self.verifier_role, verifier_environment,
             requirements=(LAMBDA_ROOT / "requirements.txt", LAMBDA_ROOT / "requirements-verifier.txt"),
+            dropped_extensions=VERIFIER_DROPPED_EXTENSIONS,
             memory_mb=settings.verifier_memory_mb, timeout=Duration.seconds(settings.verifier_timeout_seconds),
             reserved_concurrency=settings.verifier_concurrency,
         )
@@ -335,10 +346,11 @@ class Verification(FunctionHost):
     def _function(
         self, name: str, handler: str, role: iam.Role, environment: dict[str, str], *,
         requirements: tuple, memory_mb: int, timeout: Duration, reserved_concurrency: int,
-        dead_letter_queue: sqs.IQueue | None = None,
+        dead_letter_queue: sqs.IQueue | None = None, dropped_extensions: tuple[DroppedExtension, ...] = (),
     ) -> lambda_.Function:
         function = self.hosted_function(
             name, handler=handler, role=role, environment=environment, requirements=requirements,
+            dropped_extensions=dropped_extensions,
             memory_mb=memory_mb, timeout=timeout, reserved_concurrency=reserved_concurrency,
             # Asynchronous invocations that fail every retry: the record (with the error) to the
             # on-failure destination, the event itself to the dead-letter queue; both are this queue.

@@ -13,11 +13,19 @@ reports every loaded module with its ``__file__``, and the test asserts that
     names it with the reason the run cannot reach it, and
 (b) nothing was imported from outside the asset, the runtime folder and the standard library.
 
-The size check zips the real arm64 asset (``LambdaBundle.build``, deflated, as the CDK uploads it).
+The size check zips the real arm64 asset (``LambdaBundle.build``, deflated, as the CDK uploads it):
+every function's, the verifier's included, within ``ASSET_ZIPPED_LIMIT_BYTES``. The same arm64
+assets are checked for what Lambda's loader will do with them: every DT_NEEDED of every shipped
+ELF file is a library shipped next to it (auditwheel's ``$ORIGIN`` RPATH) or one the Python 3.13
+runtime (Amazon Linux 2023) provides, and every grafted library in a ``<dist>.libs`` folder is
+needed by some shipped ELF file. Finally the verifier's asset, without the Pillow extensions and
+the cryptography package it leaves out (pycryptodome decrypts for pypdf instead), must give the
+content checks' verdicts the source tree gives, for encrypted PDFs and for every image format.
 """
-
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import subprocess
@@ -35,7 +43,12 @@ if str(BENCHMARKS) not in sys.path:
 
 import lambda_like  # noqa: E402
 
-from stacks.lambda_bundling import RUNTIME_PYTHON, LambdaBundle  # noqa: E402
+from stacks.lambda_bundling import (  # noqa: E402
+    RUNTIME_PYTHON,
+    LambdaBundle,
+    elf_dependencies,
+    is_elf,
+)
 
 FUNCTIONS = ("uploads", "downloads_kms", "downloads_secret", "verifier")
 
@@ -52,19 +65,20 @@ NOT_EXERCISED: dict[str, dict[str, str]] = {
     },
 }
 
-#: Each function's asset, zipped as uploaded, must stay within Lambda's direct-upload limit...
+#: Each function's asset, zipped as uploaded, must stay within Lambda's direct-upload limit.
 ASSET_ZIPPED_LIMIT_BYTES = lambda_like.ASSET_ZIPPED_LIMIT_BYTES
-#: ...except the verifier's, which cannot without dropping libraries it runs: 16.63 MiB zipped after
-#: stripping (19.29 before). What remains: Pillow's shared libraries (4.1 MiB; _imaging links
-#: libjpeg, libopenjp2, libtiff with libzstd and liblzma, libxcb with libXau; _webp libwebp*;
-#: _imagingcms liblcms2; _avif libavif, 1.65; _imagingft libfreetype, libharfbuzz, libpng16,
-#: libbrotli*: none is removed, every one is linked), cryptography's Rust extension
-#: (4.0; pypdf decrypts AES PDFs with it), pydantic-core (1.95), Powertools (1.4: batch,
-#: idempotency, parser, data classes and what they import), PIL itself (1.2), pydantic (1.2) and
-#: pypdf (1.15). Even without every Pillow library the verifier's formats never use (AVIF,
-#: FreeType) it would be about 14 MiB. The limit asserted is the figure reached, with 0.1 MiB for
-#: first-party code to grow, so the asset cannot quietly grow back.
-SIZE_LIMITS_BYTES = {"verifier": int(16.75 * 1024 * 1024)}
+
+#: Shared libraries the Lambda Python 3.13 runtime (Amazon Linux 2023, glibc and zlib) provides, that
+#: shipped ELF files need and may leave out of the asset: only those some asset needs today.
+RUNTIME_LIBRARIES = {
+    "ld-linux-aarch64.so.1",  # the dynamic loader (libXau links it)
+    "libc.so.6",
+    "libm.so.6",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "libgcc_s.so.1",  # Rust's unwinder (pydantic-core, cryptography)
+    "libz.so.1",  # Pillow's _imaging and libtiff; Amazon Linux 2023 ships zlib
+}
 
 # The child: import the handler, invoke it once, check its answer, report every loaded module.
 _CHILD = r'''
@@ -104,6 +118,23 @@ def stand_in() -> Iterator[lambda_like.StandIn]:
 def _spec(name: str) -> lambda_like.FunctionSpec:
     specs = {spec.name: spec for spec in [*lambda_like.minting_functions(), lambda_like.verifier_function()]}
     return specs[name]
+
+
+def _bundle(name: str) -> LambdaBundle:
+    """The function's bundle as its construct declares it."""
+    spec = _spec(name)
+    return LambdaBundle(entry_module=spec.handler.rsplit(".", 1)[0], requirements=tuple(spec.requirements),
+                        dropped_extensions=spec.dropped_extensions)
+
+
+@pytest.fixture(scope="module")
+def deployed_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each function's arm64 asset, as synthesis uploads it (built once per module)."""
+    assets = {}
+    for name in FUNCTIONS:
+        assets[name] = tmp_path_factory.mktemp(name) / "asset"
+        _bundle(name).build(assets[name])
+    return assets
 
 
 def shipped_top_level(asset: Path) -> set[str]:
@@ -157,7 +188,7 @@ def _run(spec: lambda_like.FunctionSpec, stand_in: lambda_like.StandIn, runtime:
 def test_the_asset_ships_only_what_the_function_imports(name: str, stand_in: lambda_like.StandIn) -> None:
     runtime = _runtime_dir()
     spec = _spec(name)
-    with lambda_like.built_asset(spec.handler.rsplit(".", 1)[0], spec.requirements) as asset:
+    with spec.asset() as asset:
         task_root = asset.task_root
         modules = _run(spec, stand_in, runtime, task_root)
         shipped = shipped_top_level(task_root)
@@ -177,16 +208,160 @@ def test_the_asset_ships_only_what_the_function_imports(name: str, stand_in: lam
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_the_zipped_asset_is_within_lambdas_limit(name: str, tmp_path: Path) -> None:
-    spec = _spec(name)
-    asset = tmp_path / "asset"
-    LambdaBundle(entry_module=spec.handler.rsplit(".", 1)[0], requirements=spec.requirements).build(asset)
+def test_the_zipped_asset_is_within_lambdas_limit(name: str, deployed_assets: dict[str, Path]) -> None:
+    asset = deployed_assets[name]
     zipped, _unzipped = lambda_like.zipped_size(asset)  # ZIP_DEFLATED, every file, as uploaded
-    limit = SIZE_LIMITS_BYTES.get(name, ASSET_ZIPPED_LIMIT_BYTES)
-    assert zipped <= limit, f"{name}: {zipped / 2**20:.2f} MiB zipped, over {limit / 2**20:.2f} MiB"
+    assert zipped <= ASSET_ZIPPED_LIMIT_BYTES, \
+        f"{name}: {zipped / 2**20:.2f} MiB zipped, over {ASSET_ZIPPED_LIMIT_BYTES / 2**20:.2f} MiB"
     # And every stripped arm64 extension is still a whole ELF file: Lambda's loader is never run here.
     for library in sorted(asset.rglob("*.so*")):
         _assert_whole_elf(library.read_bytes(), library)
+
+
+def _shipped_elf_files(asset: Path) -> list[Path]:
+    return [path for path in sorted(asset.rglob("*")) if path.is_file() and is_elf(path)]
+
+
+def _resolved_in_asset(path: Path, needed: str, search_path: tuple[str, ...]) -> Path | None:
+    """Where the loader finds ``needed`` for ``path`` inside the asset: through the file's own
+    ``$ORIGIN`` RPATH/RUNPATH, or, for a grafted library, beside it (the extension's RPATH that
+    loaded it points at its ``.libs`` folder)."""
+    folders = [Path(os.path.normpath(entry.replace("${ORIGIN}", "$ORIGIN").replace("$ORIGIN", str(path.parent))))
+               for entry in search_path if entry.startswith(("$ORIGIN", "${ORIGIN}"))]
+    if path.parent.name.endswith(".libs"):
+        folders.append(path.parent)
+    return next((folder / needed for folder in folders if (folder / needed).is_file()), None)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_shared_library_a_shipped_elf_file_needs_is_shipped_or_the_runtimes(
+        name: str, deployed_assets: dict[str, Path]) -> None:
+    asset = deployed_assets[name]
+    unresolved = []
+    for path in _shipped_elf_files(asset):
+        dependencies = elf_dependencies(path)
+        for needed in dependencies.needed:
+            found = _resolved_in_asset(path, needed, dependencies.search_path)
+            if found is None and needed not in RUNTIME_LIBRARIES:
+                unresolved.append(f"{path.relative_to(asset)} needs {needed}")
+            if found is not None:
+                assert found.resolve().is_relative_to(asset.resolve()), f"{path}: {needed} resolves outside"
+    assert not unresolved, f"{name}: libraries neither shipped nor in the Lambda runtime: {unresolved}"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_grafted_library_is_needed_by_a_shipped_elf_file(name: str, deployed_assets: dict[str, Path]) -> None:
+    asset = deployed_assets[name]
+    grafted = {path.name: path for folder in asset.glob("*.libs") for path in folder.iterdir()}
+    # Reachable from the shipped extensions and executables, through grafted libraries only.
+    pending = [path for path in _shipped_elf_files(asset) if not path.parent.name.endswith(".libs")]
+    needed: set[str] = set()
+    while pending:
+        for library in elf_dependencies(pending.pop()).needed:
+            if library in grafted and library not in needed:
+                needed.add(library)
+                pending.append(grafted[library])
+    orphans = sorted(str(path.relative_to(asset)) for library, path in grafted.items() if library not in needed)
+    assert not orphans, f"{name}: grafted libraries nothing shipped needs: {orphans}"
+
+
+def test_the_verifier_ships_neither_the_pillow_extensions_it_drops_nor_cryptography(
+        deployed_assets: dict[str, Path]) -> None:
+    asset = deployed_assets["verifier"]
+    left = sorted(str(path.relative_to(asset)) for pattern in (
+        "PIL/_avif*", "PIL/_imagingft*", "pillow.libs/libavif*", "pillow.libs/libfreetype*",
+        "pillow.libs/libharfbuzz*", "pillow.libs/libbrotli*", "pillow.libs/libpng16*",
+        "cryptography*", "cffi*", "_cffi_backend*", "Crypto/SelfTest", "Crypto/PublicKey", "Crypto/Signature",
+    ) for path in asset.glob(pattern))
+    assert not left, f"the verifier's asset still ships {left}"
+    assert list(asset.glob("Crypto/Cipher/_raw_aes*")), "pycryptodome's AES (pypdf's provider) must ship"
+
+
+# The child: the content checks on each sample, from the asset only (and the runtime's packages).
+_CONTENT_CHILD = r"""
+import base64, json, sys
+from filegate.domain.content import inspect_content
+samples = json.load(open(sys.argv[1]))
+verdicts = {}
+for name, sample in samples.items():
+    data = base64.b64decode(sample["data"])
+    result = inspect_content(data, declared_type=sample["type"], declared_size=len(data), max_bytes=len(data))
+    verdicts[name] = [result.reason, result.detected_type, result.note, result.sha256]
+modules = sorted(sys.modules)
+import PIL.features, pypdf._crypt_providers
+json.dump({"verdicts": verdicts, "modules": modules, "crypt_provider": pypdf._crypt_providers.crypt_provider[0],
+           "features": {name: PIL.features.check_module(name) for name in ("avif", "freetype2", "littlecms2", "webp")}},
+          open(sys.argv[2], "w"))
+"""
+
+
+def _encrypted_pdf(algorithm: str, source: bytes) -> bytes:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=io.BytesIO(source))
+    writer.encrypt(user_password="", owner_password="owner", algorithm=algorithm)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _verifier_samples() -> dict[str, tuple[str, bytes]]:
+    """name -> (declared type, bytes): encrypted PDFs (every provider pypdf picks from), and one file
+    of each image format, made by this process's pypdf and Pillow."""
+    from PIL import ImageCms
+
+    from tests.unit import samples
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return {
+        "pdf-aes-128": (samples.PDF, _encrypted_pdf("AES-128", samples.pdf())),
+        "pdf-aes-256": (samples.PDF, _encrypted_pdf("AES-256", samples.pdf())),
+        "pdf-aes-256-open-action-js": (samples.PDF, _encrypted_pdf("AES-256", samples.pdf_with_open_action_js())),
+        "pdf-aes-128-embedded-file": (samples.PDF, _encrypted_pdf("AES-128", samples.pdf_with_embedded_file())),
+        "pdf-rc4-128": (samples.PDF, _encrypted_pdf("RC4-128", samples.pdf())),
+        "png": (samples.PNG, samples.png()),
+        "png-icc": (samples.PNG, samples.png(icc_profile=srgb)),
+        "jpeg": (samples.JPEG, samples.jpeg()),
+        "jpeg-icc": (samples.JPEG, samples.jpeg(icc_profile=srgb)),
+        "gif": (samples.GIF, samples.gif()),
+        "webp": (samples.WEBP, samples.webp()),
+        "webp-lossy": (samples.WEBP, samples.webp(lossless=False)),
+    }
+
+
+def test_the_verifiers_asset_gives_the_source_trees_verdicts() -> None:
+    """Without cryptography (pycryptodome decrypts), AVIF and FreeType, the asset's content checks
+    decide every sample as the source tree's (this virtualenv, with cryptography) do."""
+    from filegate.domain.content import inspect_content
+
+    runtime = _runtime_dir()
+    samples = _verifier_samples()
+    expected = {}
+    for name, (declared, data) in samples.items():
+        result = inspect_content(data, declared_type=declared, declared_size=len(data), max_bytes=len(data))
+        expected[name] = [result.reason, result.detected_type, result.note, result.sha256]
+    assert {verdict[0] for verdict in expected.values()} > {None}, "the samples should include refused ones"
+
+    with _spec("verifier").asset() as asset, tempfile.TemporaryDirectory() as scratch:
+        task_root = asset.task_root
+        samples_path, result_path = Path(scratch) / "samples.json", Path(scratch) / "result.json"
+        samples_path.write_text(json.dumps({name: {"type": declared, "data": base64.b64encode(data).decode()}
+                                            for name, (declared, data) in samples.items()}))
+        done = subprocess.run(lambda_like.interpreter_command("-c", _CONTENT_CHILD, str(samples_path),
+                                                              str(result_path)),
+                              env={"PYTHONPATH": f"{task_root}{os.pathsep}{runtime}", "LANG": "C.UTF-8"},
+                              cwd=task_root, capture_output=True, text=True, check=False,
+                              timeout=lambda_like.CHILD_TIMEOUT_SECONDS)
+        assert done.returncode == 0, done.stderr[-4000:]
+        result = json.loads(result_path.read_text())
+
+    differing = {name: (verdict, expected[name]) for name, verdict in result["verdicts"].items()
+                 if verdict != expected[name]}
+    assert not differing, f"asset verdict vs source tree's: {differing}"
+    assert result["crypt_provider"] == "pycryptodome"
+    assert not {"cryptography", "cffi", "_cffi_backend"} & set(result["modules"])
+    assert {"PIL._imagingcms", "PIL._webp", "Crypto.Cipher.AES", "Crypto.Cipher.ARC4"} <= set(result["modules"])
+    assert result["features"] == {"avif": False, "freetype2": False, "littlecms2": True, "webp": True}
 
 
 _EM_AARCH64 = 183

@@ -2,22 +2,28 @@
 
 Each shortcut is checked against an oracle that is the straightforward way of doing the same
 thing: ``json.dumps`` of the policy document, ``base64`` and character substitution, the
-audit text cleaner's regular expression, Powertools' resolver for route matching.
+audit text cleaner's regular expression, Powertools' resolver for route matching, and ``json``
+(as Powertools' formatter and the reply encoder called it) for the two texts pydantic-core writes.
 """
 
 from __future__ import annotations
 
 import base64
+import enum
 import json
 import re
+import types
+import typing
+from collections.abc import Callable
+from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from filegate.domain.cloudfront import canned_policy, cloudfront_b64encode
-from filegate.handlers import common
-from filegate.handlers.routing import Router
+from filegate.domain.cloudfront import canned_policy, cloudfront_b64encode, resource_url
+from filegate.handlers import common, models, request_log
+from filegate.handlers.routing import Router, encoded_body
 
 _ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=300)
 
@@ -39,6 +45,15 @@ def test_cloudfront_base64_is_base64_with_cloudfronts_substitutions(data: bytes)
     # Given any bytes / When encoded / Then base64 with + = / replaced by - _ ~ (CloudFront's docs)
     expected = base64.b64encode(data).decode().replace("+", "-").replace("=", "_").replace("/", "~")
     assert cloudfront_b64encode(data) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.one_of(_ANY_TEXT, st.text(st.sampled_from("abcXYZ019/._~-%?#& +é"), max_size=60),
+                     st.builds(lambda sub, file: f"private/users/{sub}/cv/{file}.pdf",
+                               st.text(st.characters(codec="ascii"), max_size=20), st.text(max_size=8))))
+def test_a_resource_url_escapes_the_key_as_quote_does(key: str) -> None:
+    # Given any key / When its resource URL is built / Then the key is quote()'d, "/" and unreserved kept
+    assert resource_url("https://files.example.com", key) == "https://files.example.com/" + quote(key, safe="/-._~")
 
 
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
@@ -100,3 +115,71 @@ def test_headers_are_normalised_as_the_plain_comprehension_does(received: dict[o
                 if isinstance(name, str) and isinstance(value, str)}
     expected.pop("content-type", None)
     assert common._normalised_headers(received) == expected
+
+
+#: What an audit line holds (``audit_record``, the request's context keys): text in any script,
+#: lone surrogates included, integers of any size, booleans, null, and lists and objects of them.
+_LINE_TEXT = (st.text(max_size=40) | st.text(st.characters(max_codepoint=0x7F), max_size=40)
+              | st.lists(st.sampled_from(["a", "\ud800", "\udfff", "é", "\x00", "\x7f", '"']), max_size=6).map("".join))
+_LINE_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | _LINE_TEXT,
+                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_LINE_TEXT, inner, max_size=4),
+                            max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(line=st.dictionaries(_LINE_TEXT, _LINE_VALUES, max_size=12))
+def test_the_audit_line_is_the_text_powertools_formatter_writes(line: dict[str, object]) -> None:
+    # Given any audit line's values / When serialized for the log
+    written = request_log._serialize(line)
+    # Then it is byte for byte what json writes as Powertools' formatter calls it
+    assert written == json.dumps(line, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
+def _replies(base: type[models.BaseModel] = models._Reply) -> list[type[models.BaseModel]]:
+    found = []
+    for reply in base.__subclasses__():
+        found += [reply, *_replies(reply)]
+    return found
+
+
+def _instances(model: type[models.BaseModel]) -> st.SearchStrategy[models.BaseModel]:
+    """Instances of ``model`` with every field drawn from its type (nested models likewise)."""
+    fields = {name: _values(field.annotation) for name, field in model.model_fields.items()}
+    return st.fixed_dictionaries(fields).map(lambda values: model.model_construct(**values))
+
+
+def _values(annotation: object) -> st.SearchStrategy[object]:
+    """Values of a reply field's type: text in any script (control characters and DEL included),
+    integers of any size, booleans, null, enumerations, literals, lists, maps and models."""
+    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
+    by_origin: dict[object, Callable[[], st.SearchStrategy[object]]] = {
+        typing.Annotated: lambda: _values(arguments[0]),
+        typing.Union: lambda: st.one_of([_values(argument) for argument in arguments]),
+        types.UnionType: lambda: st.one_of([_values(argument) for argument in arguments]),
+        typing.Literal: lambda: st.sampled_from(arguments),
+        list: lambda: st.lists(_values(arguments[0]), max_size=3),
+        tuple: lambda: st.lists(_values(arguments[0]), max_size=3),
+        dict: lambda: st.dictionaries(_values(arguments[0]), _values(arguments[1]), max_size=4),
+    }
+    if origin in by_origin:
+        return by_origin[origin]()
+    if isinstance(annotation, type) and issubclass(annotation, models.BaseModel):
+        return st.deferred(lambda: _instances(annotation))
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return st.sampled_from(list(annotation))
+    return {str: _REPLY_TEXT, int: st.integers(), bool: st.booleans(), type(None): st.none()}[annotation]
+
+
+_REPLY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30) | st.text(
+    st.characters(max_codepoint=0x7F), max_size=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), reply=st.sampled_from(sorted(_replies(), key=lambda reply: reply.__name__)))
+def test_a_reply_is_the_text_json_wrote_for_its_model_dump(data: st.DataObject, reply: type[models.BaseModel]) -> None:
+    # Given any reply a route can return, its fields any values of their types
+    instance = data.draw(_instances(reply))
+    # When encoded as the response body
+    written = encoded_body(instance)
+    # Then it is byte for byte the compact json of its JSON-mode dump, as before
+    assert written == json.dumps(instance.model_dump(mode="json", by_alias=True), separators=(",", ":"))

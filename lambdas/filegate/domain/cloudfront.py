@@ -20,6 +20,7 @@ import base64
 import ipaddress
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -44,8 +45,14 @@ def cloudfront_b64decode(text: str) -> bytes:
     return base64.b64decode(text.translate(_FROM_CLOUDFRONT_B64), validate=True)
 
 
+#: Keys ``quote`` leaves as they are: only unreserved characters and ``/`` (every key a rule makes).
+_UNESCAPED_KEY = re.compile(r"[A-Za-z0-9/._~-]*")
+
+
 def resource_url(base_url: str, key: str) -> str:
     """``{base}/{key}`` with the key path-escaped (``/`` kept), as a browser will request it."""
+    if _UNESCAPED_KEY.fullmatch(key):
+        return f"{base_url}/{key}"  # what quote returns for it, without its per-character pass
     return f"{base_url}/{quote(key, safe='/-._~')}"
 
 

@@ -73,7 +73,7 @@ class OriginVerifier(Protocol):
     def accepts(self, presented: str | None) -> bool: ...
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestAudit:
     """Who asked for what; filled in as the request is understood, logged once at the end."""
 

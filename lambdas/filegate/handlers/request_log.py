@@ -23,7 +23,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-_serialize = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
+from pydantic_core import PydanticSerializationError
+from pydantic_core import to_json as _to_json
+
+_json_serialize = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False).encode
 _serialize_metric = json.JSONEncoder(separators=(",", ":")).encode
 _LEVELS = {logging.INFO: "INFO", logging.WARNING: "WARNING"}
 _METRIC_HEAD = '{"_aws":{"Timestamp":'
@@ -31,7 +34,7 @@ _METRIC_HEAD = '{"_aws":{"Timestamp":'
 _MAX_METRIC_KINDS = 512
 
 
-@dataclass
+@dataclass(slots=True)
 class RequestContext:
     """The Lambda context keys of one request, as Powertools' ``inject_lambda_context`` sets them."""
 
@@ -86,7 +89,7 @@ class RequestLog:
         location = f"{caller.f_code.co_name}:{caller.f_lineno}"
         now = time.time()
         line: dict[str, Any] = {
-            "level": _LEVELS.get(level, logging.getLevelName(level)),
+            "level": _LEVELS.get(level) or logging.getLevelName(level),
             "location": location,
             "message": "audit",
             "timestamp": _timestamp(now),
@@ -126,6 +129,18 @@ class RequestLog:
             if len(self._metric_lines) < _MAX_METRIC_KINDS:
                 self._metric_lines[kind] = rest
         sys.stdout.write(f"{_METRIC_HEAD}{int(time.time() * 1000)}{rest}\n")
+
+
+def _serialize(line: dict[str, Any]) -> str:
+    """``line`` as Powertools' formatter writes it (``json``, compact, ``ensure_ascii=False``,
+    ``default=str``), through pydantic-core's serializer: the same text for the values an audit
+    line holds (text, integers, booleans, null, lists and objects of them; tested byte for byte
+    in tests/unit/test_hot_path_equivalence.py) in a fifth of the time. Text it cannot encode (a
+    lone surrogate) goes through ``json``, as before."""
+    try:
+        return _to_json(line).decode()
+    except PydanticSerializationError:
+        return _json_serialize(line)
 
 
 #: The last second formatted: (second, date and time, zone), replaced whole (threads read it whole).
