@@ -30,7 +30,7 @@ help:
 
 setup: $(VENV)/.installed node_modules/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt lambdas/requirements-secret-signer.txt lambdas/requirements-verifier.txt lambdas/requirements-revocations.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt lambdas/requirements.txt lambdas/requirements-tracing.txt lambdas/requirements-secret-signer.txt lambdas/requirements-verifier.txt lambdas/requirements-revocations.txt
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 not found: install it (pyenv install 3.13) or set PYTHON313=" >&2; exit 1; }
 	@test -x $(PY) && $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null || { rm -rf $(VENV); $(PYTHON313) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt

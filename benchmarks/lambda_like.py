@@ -42,7 +42,11 @@ Fields (flat, ``lambda_like_`` prefix): ``<function>_init_s``, ``<function>_firs
 ``<function>_cold_start_s``, ``baseline_boto3_plus_one_client_s``, ``asset_zipped_bytes_<function>``,
 ``asset_unzipped_bytes_<function>``, ``importtime_top10_self_us_<function>``,
 ``importtime_top10_packages_self_us_<function>``, ``importtime_total_us_<function>``,
-``xray_patched_<function>`` (the modules the X-Ray SDK patched in the child).
+``xray_patched_<function>`` (the modules the X-Ray SDK patched in the child),
+``<function>_init_vs_baseline``, ``clients_<function>`` (the services of the clients the
+function built), and the floor (``FLOOR_STEPS``: boto3 and those clients, then pydantic, then
+Powertools with X-Ray, each a fresh child in the function's environment, interleaved with the
+rest): ``floor_<function>_<step>_s`` and ``floor_<function>_<step>_vs_baseline``.
 """
 
 from __future__ import annotations
@@ -430,10 +434,10 @@ def _user_route(path: str, body: dict[str, Any], statuses: tuple[int, ...]) -> C
 
 def uploads_function() -> FunctionSpec:
     from stacks.constructs.minting_api import UPLOAD_HANDLER
-    from stacks.lambda_bundling import LAMBDA_ROOT
+    from stacks.constructs.python_function import API_REQUIREMENTS
 
     return FunctionSpec(
-        name="uploads", handler=UPLOAD_HANDLER, requirements=(LAMBDA_ROOT / "requirements.txt",),
+        name="uploads", handler=UPLOAD_HANDLER, requirements=API_REQUIREMENTS,
         environment=_minting_environment(None),
         invocation=_user_route("/uploads", {"rule": "cv", "content_type": "application/pdf", "size": 48213,
                                             "filename": "My CV.pdf"}, (201,)))
@@ -442,9 +446,10 @@ def uploads_function() -> FunctionSpec:
 def downloads_function(signer: str) -> FunctionSpec:
     """``downloads_kms`` or ``downloads_secret``: the requirements as MintingApi gives them."""
     from stacks.constructs.minting_api import DOWNLOAD_HANDLER
+    from stacks.constructs.python_function import API_REQUIREMENTS
     from stacks.lambda_bundling import LAMBDA_ROOT
 
-    requirements = [LAMBDA_ROOT / "requirements.txt"]
+    requirements = list(API_REQUIREMENTS)
     if signer == "secret":
         requirements.append(LAMBDA_ROOT / "requirements-secret-signer.txt")
     return FunctionSpec(
@@ -483,6 +488,20 @@ mode, request_path, result_path = sys.argv[1:4]
 if mode == "baseline":
     import boto3
     boto3.client("s3", region_name=__import__("os").environ["AWS_REGION"])
+elif mode.startswith("floor:"):  # floor:<step>:<service>,<service>... (FLOOR_STEPS)
+    import os
+    _, step, services = mode.split(":")
+    if step in ("pydantic", "powertools"):
+        from pydantic import BaseModel
+    if step == "powertools":
+        from aws_lambda_powertools import Logger, Metrics, Tracer
+        Logger(service="filegate")
+        Metrics(namespace="filegate", service="filegate")
+        Tracer(service="filegate", patch_modules=["botocore"])
+    import boto3
+    session = boto3.session.Session()
+    for service in filter(None, services.split(",")):
+        session.client(service, region_name=os.environ["AWS_REGION"])
 else:
     import importlib, os
     module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
@@ -513,11 +532,28 @@ stray = sorted({name.split(".")[0] for name, module in list(sys.modules.items())
 if stray:
     sys.stderr.write(f"lambda-like: modules from outside the asset, the runtime and the stdlib: {stray}\n")
     sys.exit(4)
+if mode == "invoke":  # the clients the function built (after the timing): the floor builds the same ones
+    import gc
+    from botocore.client import BaseClient
+    result["clients"] = sorted({item.meta.service_model.service_name for item in gc.get_objects()
+                                if isinstance(item, BaseClient)})
 patcher = sys.modules.get("aws_xray_sdk.core.patcher")
 result["xray_patched"] = sorted(getattr(patcher, "_PATCHED_MODULES", ()))
 with open(result_path, "w") as out:
     json.dump(result, out)
 '''.replace("{context}", textwrap.indent(CHILD_CONTEXT, "    ").rstrip("\n"))
+
+
+#: The cold-start floor (issue 12): what any API function needs before a line of filegate runs, in
+#: cumulative steps, each a fresh child in the function's own environment and asset (its pins):
+#: ``boto3`` and the very clients the function built in its invoke child; then pydantic's
+#: ``BaseModel`` (request validation, settings, rules); then Powertools' Logger, Metrics and
+#: Tracer, whose X-Ray SDK patches botocore as in Lambda. No first invocation.
+FLOOR_STEPS: tuple[tuple[str, str], ...] = (
+    ("clients", "boto3 + its clients"),
+    ("pydantic", "+ pydantic BaseModel"),
+    ("powertools", "+ Powertools Logger, Metrics, Tracer (X-Ray patches botocore)"),
+)
 
 
 def _stdlib_roots() -> list[str]:
@@ -609,25 +645,15 @@ def lambda_like_cold_starts(functions: Sequence[FunctionSpec], *, runs: int = DE
         base_environment = runtime_environment(function_name="filegate-baseline", handler="none.handler",
                                                task_root=empty, runtime_dir=runtime, region=region,
                                                endpoint_url=stand_in.endpoint)
-        prepared = []
-        for spec in functions:
-            say(f"{spec.name}: building its asset")
-            asset = stack.enter_context(spec.asset())
-            results[f"lambda_like_asset_zipped_bytes_{spec.name}"] = asset.zipped_bytes
-            results[f"lambda_like_asset_unzipped_bytes_{spec.name}"] = asset.unzipped_bytes
-            results["lambda_like_asset_platform"] = asset.platform
-            function_name = f"filegate-dev-{spec.name.replace('_', '-')}"
-            environment = {
-                **spec.environment(stand_in),
-                **runtime_environment(function_name=function_name, handler=spec.handler,
-                                      task_root=asset.task_root, runtime_dir=runtime, region=region,
-                                      memory_mb=spec.memory_mb, endpoint_url=stand_in.endpoint),
-            }
-            prepared.append((spec, asset, environment, f"arn:aws:lambda:{region}:{ACCOUNT}:function:{function_name}"))
+        prepared = _prepare_assets(functions, stack=stack, stand_in=stand_in, runtime=runtime, region=region,
+                                   results=results, say=say)
         base_times: list[float] = []
         timings: dict[str, dict[str, list[float]]] = {spec.name: {"init": [], "first": [], "cold": [], "ratio": []}
                                                      for spec, *_ in prepared}
         patched: dict[str, list[str]] = {}
+        clients: dict[str, list[str]] = {}
+        floors: dict[tuple[str, str], dict[str, list[float]]] = {
+            (spec.name, step): {"init": [], "ratio": []} for spec, *_ in prepared for step, _label in FLOOR_STEPS}
         for run in range(runs):
             say(f"round {run + 1}/{runs}")
             if baseline:
@@ -645,6 +671,9 @@ def lambda_like_cold_starts(functions: Sequence[FunctionSpec], *, runs: int = DE
                 if baseline:
                     timing["ratio"].append(cold / base_times[-1])
                 patched[spec.name] = result["xray_patched"]
+                if clients.setdefault(spec.name, result["clients"]) != result["clients"]:
+                    raise LambdaLikeError(f"{spec.name}: built {result['clients']}, earlier {clients[spec.name]}")
+            _floor_round(prepared, clients, floors, base_times[-1] if baseline else None)
         if baseline:
             results["lambda_like_baseline_boto3_plus_one_client_s"] = _median(base_times)
             results.update(_importtime_fields("baseline", run_child("baseline", base_environment,
@@ -655,14 +684,65 @@ def lambda_like_cold_starts(functions: Sequence[FunctionSpec], *, runs: int = DE
             written = sorted(set(_tree(asset.task_root)) ^ set(asset.files))
             if written:
                 raise LambdaLikeError(f"{name}: the read-only asset was written to: {written[:10]}")
-            timing = timings[name]
-            results[f"lambda_like_{name}_init_s"] = _median(timing["init"])
-            results[f"lambda_like_{name}_first_invocation_s"] = _median(timing["first"])
-            results[f"lambda_like_{name}_cold_start_s"] = _median(timing["cold"])
+            results.update(_timing_fields(name, timings[name], base_times))
             results[f"lambda_like_xray_patched_{name}"] = patched[name]
-            if baseline:
-                results[f"lambda_like_{name}_cold_start_vs_baseline"] = _median(timing["ratio"])
+            results[f"lambda_like_clients_{name}"] = clients[name]
+            results.update(_floor_fields(name, floors))
     return results
+
+
+def _prepare_assets(functions: Sequence[FunctionSpec], *, stack: contextlib.ExitStack, stand_in: StandIn,
+                    runtime: Path, region: str, results: dict[str, Any],
+                    say: Callable[[str], None]) -> list[tuple[FunctionSpec, Asset, dict[str, str], str]]:
+    """Build each function's asset (recording its sizes in ``results``) and its Lambda-like environment."""
+    prepared = []
+    for spec in functions:
+        say(f"{spec.name}: building its asset")
+        asset = stack.enter_context(spec.asset())
+        results[f"lambda_like_asset_zipped_bytes_{spec.name}"] = asset.zipped_bytes
+        results[f"lambda_like_asset_unzipped_bytes_{spec.name}"] = asset.unzipped_bytes
+        results["lambda_like_asset_platform"] = asset.platform
+        function_name = f"filegate-dev-{spec.name.replace('_', '-')}"
+        environment = {
+            **spec.environment(stand_in),
+            **runtime_environment(function_name=function_name, handler=spec.handler,
+                                  task_root=asset.task_root, runtime_dir=runtime, region=region,
+                                  memory_mb=spec.memory_mb, endpoint_url=stand_in.endpoint),
+        }
+        prepared.append((spec, asset, environment, f"arn:aws:lambda:{region}:{ACCOUNT}:function:{function_name}"))
+    return prepared
+
+
+def _timing_fields(name: str, timing: Mapping[str, list[float]], base_times: Sequence[float]) -> dict[str, float]:
+    """A function's medians, and its ratios to the baseline when there is one (``base_times``)."""
+    fields = {f"lambda_like_{name}_init_s": _median(timing["init"]),
+              f"lambda_like_{name}_first_invocation_s": _median(timing["first"]),
+              f"lambda_like_{name}_cold_start_s": _median(timing["cold"])}
+    if base_times:
+        fields[f"lambda_like_{name}_cold_start_vs_baseline"] = _median(timing["ratio"])
+        fields[f"lambda_like_{name}_init_vs_baseline"] = _median(
+            [init / base for init, base in zip(timing["init"], base_times, strict=True)])
+    return fields
+
+
+def _floor_round(prepared: Sequence[tuple[FunctionSpec, Asset, dict[str, str], str]], clients: Mapping[str, list[str]],
+                 floors: dict[tuple[str, str], dict[str, list[float]]], base: float | None) -> None:
+    """One round of ``FLOOR_STEPS`` children for each function, with the clients it built."""
+    for spec, _asset, environment, _arn in prepared:
+        for step, _label in FLOOR_STEPS:
+            floor = run_child(f"floor:{step}:{','.join(clients[spec.name])}", environment)[0]["init_s"]
+            floors[(spec.name, step)]["init"].append(floor)
+            if base is not None:
+                floors[(spec.name, step)]["ratio"].append(floor / base)
+
+
+def _floor_fields(name: str, floors: Mapping[tuple[str, str], Mapping[str, list[float]]]) -> dict[str, float]:
+    fields = {}
+    for step, _label in FLOOR_STEPS:
+        fields[f"lambda_like_floor_{name}_{step}_s"] = _median(floors[(name, step)]["init"])
+        if floors[(name, step)]["ratio"]:
+            fields[f"lambda_like_floor_{name}_{step}_vs_baseline"] = _median(floors[(name, step)]["ratio"])
+    return fields
 
 
 def _importtime_fields(name: str, stderr: str) -> dict[str, Any]:
@@ -687,6 +767,11 @@ def table_rows(results: Mapping[str, Any], names: Sequence[str]) -> list[support
         ]
         if f"lambda_like_{name}_cold_start_vs_baseline" in results:
             rows.append(("  ratio / boto3 + one client", results[f"lambda_like_{name}_cold_start_vs_baseline"], "x"))
+            rows.append(("  init alone / boto3 + one client", results[f"lambda_like_{name}_init_vs_baseline"], "x"))
+            services = ", ".join(results[f"lambda_like_clients_{name}"])
+            for step, label in FLOOR_STEPS:
+                rows.append((f"  floor, init only: {label.replace('its clients', services)}"
+                             " / boto3 + one client", results[f"lambda_like_floor_{name}_{step}_vs_baseline"], "x"))
         rows.append(("  asset zipped (MiB; goal <= 10)",
                      results[f"lambda_like_asset_zipped_bytes_{name}"] / (1024 * 1024), ""))
     return rows
@@ -776,12 +861,13 @@ def _verifier_invocation(stand_in: StandIn, run: int) -> Invocation:
 
 def verifier_function() -> FunctionSpec:
     """The verifier as ``stacks/constructs/verification.py`` deploys it (requirements, memory)."""
+    from stacks.constructs.python_function import BASE_REQUIREMENTS
     from stacks.constructs.verification import VERIFIER_DROPPED_EXTENSIONS, VERIFIER_HANDLER
     from stacks.lambda_bundling import LAMBDA_ROOT
 
     return FunctionSpec(
         name="verifier", handler=VERIFIER_HANDLER,
-        requirements=(LAMBDA_ROOT / "requirements.txt", LAMBDA_ROOT / "requirements-verifier.txt"),
+        requirements=(BASE_REQUIREMENTS, LAMBDA_ROOT / "requirements-verifier.txt"),
         environment=_verifier_environment, invocation=_verifier_invocation,
         memory_mb=dev_config().verification.verifier_memory_mb, dropped_extensions=VERIFIER_DROPPED_EXTENSIONS)
 

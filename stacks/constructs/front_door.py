@@ -31,8 +31,7 @@ from constructs import Construct
 
 from filegate.domain.front_door import API_STAGE
 from stacks.config import ApiThrottle
-from stacks.constructs.python_function import FunctionHost, lambda_role
-from stacks.lambda_bundling import LAMBDA_ROOT
+from stacks.constructs.python_function import BASE_REQUIREMENTS, FunctionHost, lambda_role
 from stacks.nag import acknowledge, acknowledge_outside_vpc
 
 ORIGIN_ROTATION_HANDLER = "filegate.handlers.origin_rotation.handler"
@@ -182,7 +181,7 @@ class FrontDoor(FunctionHost):
         has Secrets Manager call it every ``rotation_days`` days."""
         function = self.hosted_function(
             "OriginRotation", handler=ORIGIN_ROTATION_HANDLER, role=self.rotation_role, environment=environment,
-            requirements=(LAMBDA_ROOT / "requirements.txt",), memory_mb=256, timeout=ROTATION_TIMEOUT,
+            requirements=(BASE_REQUIREMENTS,), memory_mb=256, timeout=ROTATION_TIMEOUT,
             reserved_concurrency=ROTATION_CONCURRENCY,
         )
         acknowledge_outside_vpc(function, ROTATION_NO_VPC_REASON)

@@ -18,6 +18,8 @@ Manager at deploy time: no value is ever in a template.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -33,7 +35,7 @@ from constructs import Construct
 
 from stacks.config import VISIBILITY_TIMEOUT_FACTOR, EnvironmentConfig
 from stacks.constructs.minting_api import MintingTarget, lifecycle_lambda_environment
-from stacks.constructs.python_function import FunctionHost, lambda_role
+from stacks.constructs.python_function import BASE_REQUIREMENTS, TRACING_REQUIREMENTS, FunctionHost, lambda_role
 from stacks.constructs.verification import encrypted_queue, queue_key
 from stacks.lambda_bundling import LAMBDA_ROOT
 from stacks.nag import (
@@ -49,7 +51,9 @@ ERASURE_WORKER_HANDLER = "filegate.handlers.erasure_worker.handler"
 REVOCATION_EXPIRY_HANDLER = "filegate.handlers.revocation_expiry.handler"
 #: The KeyValueStore API signs with SigV4A, which botocore does only with awscrt: every function
 #: that writes revocations bundles it.
-REVOCATION_REQUIREMENTS = (LAMBDA_ROOT / "requirements.txt", LAMBDA_ROOT / "requirements-revocations.txt")
+REVOCATION_REQUIREMENTS = (BASE_REQUIREMENTS, LAMBDA_ROOT / "requirements-revocations.txt")
+#: The deletions function serves API routes: it traces (``TRACING_REQUIREMENTS``) as well.
+DELETIONS_REQUIREMENTS = (*REVOCATION_REQUIREMENTS, TRACING_REQUIREMENTS)
 #: The expiry run (docs/lifecycle.md: KeyValueStore has no TTL).
 REVOCATION_EXPIRY_INTERVAL = Duration.minutes(15)
 REVOCATION_EXPIRY_TIMEOUT = Duration.minutes(5)
@@ -171,7 +175,7 @@ class Lifecycle(FunctionHost):
     def _add_functions(self, environment: dict[str, str]) -> None:
         config = self.config
         self.deletions_function = self._function(
-            "Deletions", DELETIONS_HANDLER, self.deletions_role, environment,
+            "Deletions", DELETIONS_HANDLER, self.deletions_role, environment, requirements=DELETIONS_REQUIREMENTS,
             timeout=DELETIONS_TIMEOUT, reserved_concurrency=config.lambda_reserved_concurrency,
         )
         acknowledge(self.deletions_function, SYNC_INVOCATION_REASON.format(caller="by API Gateway for each request"),
@@ -238,10 +242,11 @@ class Lifecycle(FunctionHost):
 
     def _function(
         self, name: str, handler: str, role: iam.Role, environment: dict[str, str], *,
-        timeout: Duration, reserved_concurrency: int | None, **options: object,
+        timeout: Duration, reserved_concurrency: int | None,
+        requirements: tuple[Path, ...] = REVOCATION_REQUIREMENTS, **options: object,
     ) -> lambda_.Function:
         function = self.hosted_function(
-            name, handler=handler, role=role, environment=environment, requirements=REVOCATION_REQUIREMENTS,
+            name, handler=handler, role=role, environment=environment, requirements=requirements,
             memory_mb=512, timeout=timeout, reserved_concurrency=reserved_concurrency, **options,
         )
         acknowledge_outside_vpc(function, NO_VPC_REASON)

@@ -20,7 +20,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
-from stacks.constructs.python_function import FunctionHost, lambda_role
+from stacks.constructs.python_function import API_REQUIREMENTS, FunctionHost, lambda_role
 from stacks.constructs.signing import SlotKey
 from stacks.lambda_bundling import LAMBDA_ROOT
 from stacks.lambda_settings import lifecycle_environment, minting_environment
@@ -144,9 +144,9 @@ class MintingApi(FunctionHost):
             description="Signs CloudFront URLs with the signing slot keys; reads nothing",
         )
         self.upload_function = self._function("Upload", UPLOAD_HANDLER, self.upload_role, environment,
-                                              requirements=(LAMBDA_ROOT / "requirements.txt",),
+                                              requirements=API_REQUIREMENTS,
                                               snap_start=config.snap_start)
-        download_requirements = [LAMBDA_ROOT / "requirements.txt"]
+        download_requirements = list(API_REQUIREMENTS)
         if config.signing.signer == "secret":
             download_requirements.append(LAMBDA_ROOT / "requirements-secret-signer.txt")
         self.download_function = self._function("Download", DOWNLOAD_HANDLER, self.download_role, environment,
@@ -157,7 +157,7 @@ class MintingApi(FunctionHost):
             description="Answers GET /files and GET /files/{file_id}: reads and lists file records; nothing else",
         )
         self.files_function = self._function("Files", FILES_HANDLER, self.files_role, files_environment,
-                                             requirements=(LAMBDA_ROOT / "requirements.txt",))
+                                             requirements=API_REQUIREMENTS)
         # What the routes invoke: the alias ``live`` on each function's published version.
         self.upload_alias = self.live_alias("Upload", self.upload_function)
         self.download_alias = self.live_alias("Download", self.download_function)

@@ -12,7 +12,16 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.lambda_bundling import RUNTIME, DroppedExtension, LambdaBundle, lambda_code
+from stacks.lambda_bundling import LAMBDA_ROOT, RUNTIME, DroppedExtension, LambdaBundle, lambda_code
+
+#: The pins every function ships: Powertools, pydantic and their closure.
+BASE_REQUIREMENTS = LAMBDA_ROOT / "requirements.txt"
+#: The X-Ray SDK and wrapt, for the functions whose handler creates a Powertools Tracer: the API's
+#: (``filegate.handlers.common``). The others create none and leave them out
+#: (``tests/infra/test_bundle_contents.py`` checks every asset of the app against its code).
+TRACING_REQUIREMENTS = LAMBDA_ROOT / "requirements-tracing.txt"
+#: What an API function ships at least.
+API_REQUIREMENTS = (BASE_REQUIREMENTS, TRACING_REQUIREMENTS)
 
 
 def filegate_function(

@@ -28,7 +28,7 @@ from constructs import Construct
 
 from filegate.domain.quarantine import QUARANTINE_PREFIX
 from stacks.config import VERIFIER_MAX_RECEIVE_COUNT, VerificationSettings
-from stacks.constructs.python_function import FunctionHost, lambda_role
+from stacks.constructs.python_function import BASE_REQUIREMENTS, FunctionHost, lambda_role
 from stacks.constructs.storage import SCANNER_VALIDATION_OBJECT
 from stacks.lambda_bundling import LAMBDA_ROOT, DroppedExtension
 from stacks.nag import acknowledge, acknowledge_inline_policy, acknowledge_outside_vpc
@@ -213,7 +213,7 @@ class Verification(FunctionHost):
         # No SnapStart: an SQS consumer behind seconds of malware scanning; no user feels its cold start.
         self.verifier = self._function(
             "Verifier", VERIFIER_HANDLER, self.verifier_role, verifier_environment,
-            requirements=(LAMBDA_ROOT / "requirements.txt", LAMBDA_ROOT / "requirements-verifier.txt"),
+            requirements=(BASE_REQUIREMENTS, LAMBDA_ROOT / "requirements-verifier.txt"),
             dropped_extensions=VERIFIER_DROPPED_EXTENSIONS,
             memory_mb=settings.verifier_memory_mb, timeout=Duration.seconds(settings.verifier_timeout_seconds),
             reserved_concurrency=settings.verifier_concurrency,
@@ -242,7 +242,7 @@ class Verification(FunctionHost):
         )
         self.sweep = self._function(
             "Sweep", SWEEP_HANDLER, self.sweep_role, verifier_environment,
-            requirements=(LAMBDA_ROOT / "requirements.txt",),
+            requirements=(BASE_REQUIREMENTS,),
             memory_mb=512, timeout=SWEEP_TIMEOUT, reserved_concurrency=settings.sweep_concurrency,
             dead_letter_queue=self.sweep_dead_letters,
         )

@@ -57,11 +57,6 @@ FUNCTIONS = ("uploads", "downloads_kms", "downloads_secret", "verifier")
 NOT_EXERCISED: dict[str, dict[str, str]] = {
     "verifier": {
         "olefile": "imported only when a .doc upload is inspected (OLE2); the run verifies a PDF",
-        # Statically reachable (Powertools' Tracer names aws_xray_sdk in a LazyLoader, loaded when a
-        # Tracer is created) but the verifier creates none: both come with requirements.txt, which
-        # stacks/constructs/verification.py gives it with the minting functions' X-Ray pins.
-        "aws_xray_sdk": "loaded only by a Powertools Tracer; the verifier creates none",
-        "wrapt": "imported only by aws_xray_sdk (above)",
     },
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stacks.lambda_bundling import LAMBDA_ROOT, RUNTIME_PYTHON, LambdaBundle, module_closure
+from stacks.stage import stack_name
 from tests.infra.conftest import Synthesized
 
 
@@ -96,3 +98,41 @@ def test_asset_hash_follows_the_inputs_not_the_build(app: Synthesized, variant: 
     assert _asset_dir(app, "dev", upload).name == _asset_dir(app, "prod", upload).name
     assert _asset_dir(app, "prod", download).name != _asset_dir(variant, "edge", download).name
     assert _asset_dir(app, "prod", upload).name != _asset_dir(app, "prod", download).name
+
+
+def _creates_a_tracer(asset: Path) -> bool:
+    """Whether the asset's own code (``filegate``) calls Powertools' ``Tracer``: read from the sources
+    shipped, not from the construct that chose the requirements."""
+    for source in (asset / "filegate").rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Call):
+                called = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+                if called == "Tracer":
+                    return True
+    return False
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_only_the_functions_that_trace_ship_the_xray_sdk(app: Synthesized, env: str) -> None:
+    # Given every filegate function of the environment, from each stack's template
+    stacks = app.environments[env]
+    functions = {}
+    stack_names = {stack_name(stacks.config, kind) for kind in ("EdgeSecurity", "FileStore", "FileApi")}
+    assert stack_names <= set(app.raw)
+    for name in sorted(stack_names):
+        template = app.raw[name]
+        for logical_id, resource in template.get("Resources", {}).items():
+            path = resource.get("Metadata", {}).get("aws:asset:path")
+            if resource["Type"] == "AWS::Lambda::Function" and path:
+                asset = app.asset_dir(env, path)
+                if (asset / "filegate").is_dir():
+                    functions[logical_id] = asset
+    assert len(functions) >= 8, sorted(functions)
+    # Then each ships the X-Ray SDK (and wrapt, its one dependency) exactly when its code creates a Tracer
+    tracing = {name for name, asset in functions.items() if _creates_a_tracer(asset)}
+    shipping = {name for name, asset in functions.items() if (asset / "aws_xray_sdk").is_dir()}
+    with_wrapt = {name for name, asset in functions.items() if (asset / "wrapt").is_dir()}
+    assert tracing and tracing != set(functions), "both kinds exist: API functions and queue/schedule ones"
+    assert shipping == tracing, f"ship it without tracing: {sorted(shipping - tracing)}; " \
+                                f"trace without it: {sorted(tracing - shipping)}"
+    assert with_wrapt == tracing

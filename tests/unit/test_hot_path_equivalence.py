@@ -2,8 +2,9 @@
 
 Each shortcut is checked against an oracle that is the straightforward way of doing the same
 thing: ``json.dumps`` of the policy document, ``base64`` and character substitution, the
-audit text cleaner's regular expression, Powertools' resolver for route matching, and ``json``
-(as Powertools' formatter and the reply encoder called it) for the two texts pydantic-core writes.
+audit text cleaner's regular expression, the filename cleaner's character loops, Powertools'
+resolver for route matching, and ``json`` (as Powertools' formatter and the reply encoder
+called it) for the two texts pydantic-core writes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import re
 import types
 import typing
+import unicodedata
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -21,6 +23,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from filegate.domain import keys
 from filegate.domain.cloudfront import canned_policy, cloudfront_b64encode, resource_url
 from filegate.handlers import common, models, request_log
 from filegate.handlers.routing import Router, encoded_body
@@ -183,3 +186,40 @@ def test_a_reply_is_the_text_json_wrote_for_its_model_dump(data: st.DataObject, 
     written = encoded_body(instance)
     # Then it is byte for byte the compact json of its JSON-mode dump, as before
     assert written == json.dumps(instance.model_dump(mode="json", by_alias=True), separators=(",", ":"))
+
+
+def _oracle_clean_name(text: str) -> str:
+    """``keys._clean_name`` as it was before its printable-ASCII shortcut."""
+    for _ in range(4):
+        cleaned = unicodedata.normalize("NFKC", text)
+        cleaned = "".join(char for char in cleaned if not unicodedata.category(char).startswith("C"))
+        cleaned = re.sub(r'[/\\:*?"<>|]', "_", cleaned)
+        cleaned = re.sub(r"\s+", " ", cleaned).strip(" .")
+        if cleaned == text:
+            break
+        text = cleaned
+    return text
+
+
+def _oracle_ascii_fallback(filename: str) -> str:
+    """``keys.ascii_fallback`` as it was before ``str.translate``: one character at a time."""
+    decomposed = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+    text = "".join(char if 0x20 <= ord(char) < 0x7F and char not in '"\\%;' else "_" for char in decomposed)
+    stem, _, extension = text.rpartition(".")
+    return text if stem.strip("_ .") else f"file.{extension or 'bin'}"
+
+
+#: Filenames as browsers send them (mostly printable ASCII), and anything else at all.
+_FILENAMES = st.one_of(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=150),
+                       st.text(st.characters(max_codepoint=0x7F), max_size=150), st.text(max_size=150))
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=_FILENAMES)
+def test_the_filename_cleaner_and_its_ascii_fallback_write_what_the_plain_code_wrote(name: str) -> None:
+    # Given any filename (surrogates, controls and every script included) / When it is cleaned
+    # Then the shortcut paths give what the character-by-character code gave
+    assert keys._clean_name(name) == _oracle_clean_name(name)
+    assert keys.ascii_fallback(name) == _oracle_ascii_fallback(name)
+    cleaned = _oracle_clean_name(name)
+    assert keys.ascii_fallback(cleaned) == _oracle_ascii_fallback(cleaned)

@@ -40,6 +40,8 @@ CLAIM_VALUE_PATTERN = rf"^{SEGMENT_PATTERN}$"
 MAX_FILENAME_CHARS = 120
 _FILENAME_REPLACE = re.compile(r'[/\\:*?"<>|]')
 _SPACES = re.compile(r"\s+")
+#: What ``ascii_fallback`` replaces by ``_`` in the ASCII it keeps: controls, DEL, and ``"\\%;``.
+_ASCII_FALLBACK_REPLACED = dict.fromkeys((*range(0x20), 0x7F, *map(ord, '"\\%;')), "_")
 
 
 def usable_claim(value: str | None) -> bool:
@@ -145,8 +147,11 @@ def _clean_name(text: str) -> str:
     """Normalise and filter until nothing changes: dropping a character can make a new
     composable pair (``A``, control, combining grave), so one pass is not always enough."""
     for _ in range(4):
-        cleaned = unicodedata.normalize("NFKC", text)
-        cleaned = "".join(char for char in cleaned if not unicodedata.category(char).startswith("C"))
+        if text.isascii() and text.isprintable():
+            cleaned = text  # NFKC keeps printable ASCII as it is, and none of it is in a C* category
+        else:
+            cleaned = unicodedata.normalize("NFKC", text)
+            cleaned = "".join(char for char in cleaned if not unicodedata.category(char).startswith("C"))
         cleaned = _FILENAME_REPLACE.sub("_", cleaned)
         cleaned = _SPACES.sub(" ", cleaned).strip(" .")
         if cleaned == text:
@@ -158,7 +163,7 @@ def _clean_name(text: str) -> str:
 def ascii_fallback(filename: str) -> str:
     """An ASCII rendering of an already-sanitised filename for the plain ``filename=`` parameter."""
     decomposed = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
-    text = "".join(char if 0x20 <= ord(char) < 0x7F and char not in '"\\%;' else "_" for char in decomposed)
+    text = decomposed.translate(_ASCII_FALLBACK_REPLACED)
     stem, _, extension = text.rpartition(".")
     return text if stem.strip("_ .") else f"file.{extension or 'bin'}"
 
