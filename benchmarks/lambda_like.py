@@ -494,10 +494,13 @@ elif mode.startswith("floor:"):  # floor:<step>:<service>,<service>... (FLOOR_ST
     if step in ("pydantic", "powertools"):
         from pydantic import BaseModel
     if step == "powertools":
-        from aws_lambda_powertools import Logger, Metrics, Tracer
+        import importlib.util
+        from aws_lambda_powertools import Logger, Metrics
         Logger(service="filegate")
         Metrics(namespace="filegate", service="filegate")
-        Tracer(service="filegate", patch_modules=["botocore"])
+        if importlib.util.find_spec("aws_xray_sdk"):  # only the functions that trace ship it
+            from aws_lambda_powertools import Tracer
+            Tracer(service="filegate", patch_modules=["botocore"])
     import boto3
     session = boto3.session.Session()
     for service in filter(None, services.split(",")):
@@ -548,7 +551,8 @@ with open(result_path, "w") as out:
 #: cumulative steps, each a fresh child in the function's own environment and asset (its pins):
 #: ``boto3`` and the very clients the function built in its invoke child; then pydantic's
 #: ``BaseModel`` (request validation, settings, rules); then Powertools' Logger, Metrics and
-#: Tracer, whose X-Ray SDK patches botocore as in Lambda. No first invocation.
+#: Tracer, whose X-Ray SDK patches botocore as in Lambda (only where the asset ships the SDK:
+#: the functions that trace). No first invocation.
 FLOOR_STEPS: tuple[tuple[str, str], ...] = (
     ("clients", "boto3 + its clients"),
     ("pydantic", "+ pydantic BaseModel"),
