@@ -445,15 +445,10 @@ def uploads_function() -> FunctionSpec:
 
 def downloads_function(signer: str) -> FunctionSpec:
     """``downloads_kms`` or ``downloads_secret``: the requirements as MintingApi gives them."""
-    from stacks.constructs.minting_api import DOWNLOAD_HANDLER
-    from stacks.constructs.python_function import API_REQUIREMENTS
-    from stacks.lambda_bundling import LAMBDA_ROOT
+    from stacks.constructs.minting_api import DOWNLOAD_HANDLER, download_requirements
 
-    requirements = list(API_REQUIREMENTS)
-    if signer == "secret":
-        requirements.append(LAMBDA_ROOT / "requirements-secret-signer.txt")
     return FunctionSpec(
-        name=f"downloads_{signer}", handler=DOWNLOAD_HANDLER, requirements=tuple(requirements),
+        name=f"downloads_{signer}", handler=DOWNLOAD_HANDLER, requirements=download_requirements(signer),
         environment=_minting_environment(signer),
         invocation=_user_route("/downloads", {"key": support.cv_key(0)}, (200,)))
 
@@ -556,7 +551,7 @@ with open(result_path, "w") as out:
 FLOOR_STEPS: tuple[tuple[str, str], ...] = (
     ("clients", "boto3 + its clients"),
     ("pydantic", "+ pydantic BaseModel"),
-    ("powertools", "+ Powertools Logger, Metrics, Tracer (X-Ray patches botocore)"),
+    ("powertools", "+ Powertools Logger, Metrics (and Tracer patching botocore where the X-Ray SDK ships)"),
 )
 
 

@@ -7,7 +7,7 @@ docs/front-door.md); the routes, integrations and authorizers are made here, in 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigatewayv2 as apigw
@@ -25,6 +25,9 @@ from stacks.constructs.signing import SlotKey
 from stacks.lambda_bundling import LAMBDA_ROOT
 from stacks.lambda_settings import lifecycle_environment, minting_environment
 from stacks.nag import acknowledge_python_function
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 UPLOAD_HANDLER = "filegate.handlers.uploads.handler"
 DOWNLOAD_HANDLER = "filegate.handlers.downloads.handler"
@@ -44,6 +47,13 @@ BACKEND_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
     "deletions": (("DELETE", "/backend/files/{file_id}"), ("POST", "/backend/revocations"),
                   ("POST", "/backend/erasures"), ("GET", "/backend/erasures/{erasure_id}")),
 }
+
+
+def download_requirements(signer: str) -> tuple[Path, ...]:
+    """What the download function ships: the API's pins, and the local-key signer's ``cryptography``
+    when ``signing.signer`` is ``secret`` (the KMS signer needs only boto3)."""
+    secret = (LAMBDA_ROOT / "requirements-secret-signer.txt",) if signer == "secret" else ()
+    return (*API_REQUIREMENTS, *secret)
 
 
 @dataclass(frozen=True)
@@ -146,11 +156,8 @@ class MintingApi(FunctionHost):
         self.upload_function = self._function("Upload", UPLOAD_HANDLER, self.upload_role, environment,
                                               requirements=API_REQUIREMENTS,
                                               snap_start=config.snap_start)
-        download_requirements = list(API_REQUIREMENTS)
-        if config.signing.signer == "secret":
-            download_requirements.append(LAMBDA_ROOT / "requirements-secret-signer.txt")
         self.download_function = self._function("Download", DOWNLOAD_HANDLER, self.download_role, environment,
-                                                requirements=tuple(download_requirements),
+                                                requirements=download_requirements(config.signing.signer),
                                                 snap_start=config.snap_start)
         self.files_role = lambda_role(
             self, "FilesRole",
